@@ -1,0 +1,18 @@
+"""minifb.autograd: Tensor, the tape, every differentiable op, and gradcheck.
+
+Find an op by its name: arithmetic.py (+ - * / pow), unary.py (exp log ... gelu abs),
+select.py (maximum minimum where clip), reduction.py, shape.py, linalg.py (matmul),
+loss.py (softmax, cross_entropy), complex.py.
+"""
+from .tensor import Tensor, tensor  # first: the op modules import Tensor from it
+from .arithmetic import add, div, mul, neg, pow, sub
+from .complex import angle, complex, conj, imag, real
+from .gradcheck import GradcheckError, gradcheck
+from .linalg import matmul
+from .loss import cross_entropy, log_softmax, softmax
+from .reduction import logsumexp, max, mean, min, sum, var
+from .select import clip, maximum, minimum, where
+from .shape import (astype, concatenate, expand, flatten, getitem, pad, permute, reshape, split, squeeze, stack,
+                    swapaxes, to_device, transpose, unsqueeze)
+from .tape import enable_grad, is_grad_enabled, no_grad, tape_length
+from .unary import abs, exp, gelu, log, relu, sigmoid, sqrt, tanh

@@ -1,0 +1,110 @@
+"""What every op shares: turning arguments into tensors, recording on the tape, broadcasting.
+
+An op in minifb is a plain function written in this shape (HIPS autograd's primitive + VJP)::
+
+    def mul(a, b):
+        a, b = tensors("mul", a, b)
+        out = a.data * b.data
+        def vjp(g):                    # g = dL/d(out); return dL/da, dL/db
+            return unbroadcast(g * conj(b.data), a.shape), unbroadcast(g * conj(a.data), b.shape)
+        return record("mul", out, (a, b), vjp)
+
+The forward computes with the array module of its inputs, so one function serves NumPy and CuPy.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import backend
+from . import tape
+from .tensor import Tensor
+
+
+def record(name: str, out, inputs: tuple, vjp) -> Tensor:
+    """Wrap the array ``out`` in a Tensor; when any input needs a gradient, put a node on the tape."""
+    requires_grad = tape.is_grad_enabled() and any(t.requires_grad for t in inputs)
+    result = Tensor._wrap(out, requires_grad)
+    if requires_grad:
+        node = tape.Node(name, inputs, vjp)
+        result._node = node
+        tape.push(node)
+    return result
+
+
+def _scalar_array(value, like):
+    """A Python/NumPy scalar as a 0-d array of ``like``'s kind, without promoting float32."""
+    xp = backend.get_array_module(like.data)
+    dtype = like.data.dtype
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real) and dtype.kind != "c":
+        dtype = np.result_type(dtype, np.complex64)
+    elif dtype.kind not in "fc":  # integer or bool tensor with a float scalar: numpy's rule
+        dtype = np.result_type(dtype, value)
+    return xp.asarray(value, dtype=dtype)
+
+
+def tensors(name: str, *args) -> tuple:
+    """Turn the arguments of op ``name`` into Tensors on one device.
+
+    Python scalars take the dtype of the tensor beside them (float32 stays float32); arrays are
+    wrapped; inputs on different devices raise, naming the op and the devices.
+    """
+    like = next((a for a in args if isinstance(a, Tensor)), None)
+    out = []
+    for a in args:
+        if isinstance(a, Tensor):
+            out.append(a)
+        elif like is not None and isinstance(a, numbers.Number):
+            out.append(Tensor._wrap(_scalar_array(a, like), False))
+        else:
+            out.append(Tensor(a, device=like.device if like is not None and not _is_array(a) else None))
+    devices = {t.device for t in out}
+    if len(devices) > 1:
+        shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in out)
+        raise ValueError(f"{name}: inputs are on different devices ({shapes}); move them with .to(device)")
+    return tuple(out)
+
+
+def _is_array(a) -> bool:
+    return isinstance(a, np.ndarray) or backend.is_cupy_array(a)
+
+
+def broadcast_shape(name: str, *shapes) -> tuple:
+    """The broadcast shape, or an error naming the op and the shapes."""
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together") from None
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` down to ``shape``: the adjoint of broadcasting ``shape`` up to ``g.shape``."""
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes).reshape(shape)
+
+
+def conj(a):
+    """Complex conjugate, free for real arrays (the PyTorch convention needs it in every VJP)."""
+    return a.conj() if a.dtype.kind == "c" else a
+
+
+def normalize_axis(name: str, axis: int, ndim: int) -> int:
+    """A non-negative axis, or an error naming the op, the axis and the number of dimensions."""
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: axis {axis} is out of range for a tensor with {ndim} dimension(s)")
+    return int(axis) % ndim
+
+
+def normalize_axes(name: str, axis, ndim: int):
+    """None (all axes) or a sorted tuple of non-negative axes."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    result = tuple(sorted(normalize_axis(name, a, ndim) for a in axes))
+    if len(set(result)) != len(result):
+        raise ValueError(f"{name}: repeated axis in {axis}")
+    return result

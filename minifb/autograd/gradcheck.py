@@ -1,0 +1,112 @@
+"""gradcheck: compare backward with central finite differences, in float64 / complex128.
+
+    L(x) = sum Re(conj(w) * f(x))                   (w: a fixed random weight; complex if f is)
+    numeric:   (L(x + eps v) - L(x - eps v)) / (2 eps)
+    analytic:  sum Re(conj(x.grad) * v)              (x.grad = dL/dRe x + i dL/dIm x)
+
+Two checks per input: along a few random unit directions v (cheap at any size), and element
+by element (the full gradient of L, which for a random w exercises the full Jacobian), where
+v runs over the real and, for a complex input, the imaginary unit of each element.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from .reduction import sum as _sum
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """Backward disagrees with finite differences."""
+
+
+def _promote(t: Tensor) -> Tensor:
+    kind = t.data.dtype.kind
+    if kind == "c":
+        data = t.data.astype(np.complex128)
+    elif kind == "f":
+        data = t.data.astype(np.float64)
+    else:
+        return t  # integer arguments (labels, indices) pass through unchecked
+    return Tensor(data.copy(), requires_grad=True)
+
+
+def gradcheck(f, *inputs, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7,
+              directions: int = 3, full: bool | None = None, max_full: int = 256, seed: int = 0) -> bool:
+    """Check the gradients of ``f(*inputs)`` with respect to every floating-point input.
+
+    ``f`` returns a tensor (real or complex, any shape). ``full`` checks every element (by default
+    when the input has at most ``max_full`` elements). Returns True, or raises
+    :class:`GradcheckError` naming the input, the worst element and both values.
+    """
+    xs = [_promote(x) if isinstance(x, Tensor) else x for x in inputs]
+    checked = [i for i, x in enumerate(xs) if isinstance(x, Tensor) and x.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no floating-point Tensor among the inputs")
+    rng = np.random.default_rng(seed)
+    xp = backend.get_array_module(*[xs[i].data for i in checked])
+
+    out = f(*xs)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradcheck: f must return a Tensor, got {type(out).__name__}")
+    w = rng.standard_normal(out.shape)
+    if out.is_complex:
+        w = w + 1j * rng.standard_normal(out.shape)
+    w = xp.asarray(w)
+
+    def loss(*args) -> Tensor:
+        y = f(*args)
+        return _sum((y * w.conj()).real if y.is_complex else y * w)
+
+    def loss_value(i, perturbed) -> float:
+        args = list(xs)
+        args[i] = Tensor(perturbed)
+        from .tape import no_grad
+        with no_grad():
+            return float(loss(*args).item())
+
+    for i in checked:
+        xs[i].grad = None
+    loss(*xs).backward()
+
+    for i in checked:
+        x = xs[i]
+        grad = x.grad if x.grad is not None else xp.zeros_like(x.data)
+        base = x.data
+        units = [1.0, 1j] if x.is_complex else [1.0]
+
+        def numeric(v):
+            return (loss_value(i, base + eps * v) - loss_value(i, base - eps * v)) / (2 * eps)
+
+        def analytic(v):
+            return float((grad.conj() * v).real.sum())
+
+        for k in range(directions):
+            v = rng.standard_normal(x.shape)
+            if x.is_complex:
+                v = v + 1j * rng.standard_normal(x.shape)
+            v = xp.asarray(v / max(np.linalg.norm(v), 1e-12)).astype(base.dtype)
+            a, n = analytic(v), numeric(v)
+            if not np.isclose(a, n, rtol=rtol, atol=atol):
+                raise GradcheckError(f"gradcheck: input {i} (shape {x.shape}, {x.dtype}): along random direction {k} "
+                                     f"backward gives {a:.10g}, finite differences {n:.10g}")
+
+        if full if full is not None else x.size <= max_full:
+            worst = None
+            for flat in range(x.size):
+                for unit in units:
+                    v = xp.zeros(x.size, dtype=base.dtype)
+                    v[flat] = unit
+                    v = v.reshape(x.shape)
+                    a, n = analytic(v), numeric(v)
+                    err = abs(a - n) - rtol * abs(n)
+                    if err > atol and (worst is None or err > worst[0]):
+                        worst = (err, flat, unit, a, n)
+            if worst is not None:
+                _, flat, unit, a, n = worst
+                where = np.unravel_index(flat, x.shape) if x.shape else ()
+                part = "imaginary part" if unit == 1j else "element"
+                raise GradcheckError(f"gradcheck: input {i} (shape {x.shape}, {x.dtype}): worst {part} {tuple(int(j) for j in where)}: "
+                                     f"backward gives {a:.10g}, finite differences {n:.10g}")
+    return True

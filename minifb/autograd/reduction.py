@@ -1,0 +1,107 @@
+"""Reductions over axes: sum mean var max min logsumexp.
+
+A reduction's VJP puts the gradient back on the reduced axes (``_expand_back``) and multiplies
+by the derivative of the reduced value with respect to each element.
+"""
+from __future__ import annotations
+
+from ..backend import get_array_module
+from .function import conj, normalize_axes, record, tensors
+
+
+def _expand_back(g, axes, keepdims, shape):
+    """Reshape a reduced gradient so that it broadcasts against the input again."""
+    if axes is None:
+        axes = tuple(range(len(shape)))
+    if not keepdims:
+        g = g.reshape([1 if i in axes else s for i, s in enumerate(shape)])
+    return g
+
+
+def _count(shape, axes):
+    n = 1
+    for i in (range(len(shape)) if axes is None else axes):
+        n *= shape[i]
+    return n
+
+
+def sum(x, axis=None, keepdims=False):
+    """sum over ``axis`` (None: all);  dL/dx = g broadcast back."""
+    (x,) = tensors("sum", x)
+    axes = normalize_axes("sum", axis, x.ndim)
+    xp = get_array_module(x.data)
+    out = x.data.sum(axis=axes, keepdims=keepdims)
+
+    def vjp(g):
+        return (xp.broadcast_to(_expand_back(g, axes, keepdims, x.shape), x.shape),)
+    return record("sum", out, (x,), vjp)
+
+
+def mean(x, axis=None, keepdims=False):
+    """mean over ``axis``;  dL/dx = g / n broadcast back."""
+    (x,) = tensors("mean", x)
+    axes = normalize_axes("mean", axis, x.ndim)
+    xp = get_array_module(x.data)
+    n = _count(x.shape, axes)
+    out = x.data.mean(axis=axes, keepdims=keepdims)
+
+    def vjp(g):
+        return (xp.broadcast_to(_expand_back(g, axes, keepdims, x.shape) / n, x.shape),)
+    return record("mean", out, (x,), vjp)
+
+
+def var(x, axis=None, keepdims=False, ddof=0):
+    """Variance sum |x - mean|^2 / (n - ddof) (NumPy's default ddof=0);  dL/dx = 2 g (x - mean) / (n - ddof)."""
+    (x,) = tensors("var", x)
+    axes = normalize_axes("var", axis, x.ndim)
+    n = _count(x.shape, axes)
+    if n - ddof <= 0:
+        raise ValueError(f"var: {n} element(s) along axis {axis} with ddof={ddof}")
+    centered = x.data - x.data.mean(axis=axes, keepdims=True)
+    out = (centered * conj(centered)).real.sum(axis=axes, keepdims=keepdims) / (n - ddof)
+
+    def vjp(g):
+        return (_expand_back(g, axes, keepdims, x.shape) * centered * (2 / (n - ddof)),)
+    return record("var", out.astype(x.data.real.dtype, copy=False), (x,), vjp)
+
+
+def _extreme(name, x, axis, keepdims):
+    (x,) = tensors(name, x)
+    if x.is_complex:
+        raise TypeError(f"{name}: complex numbers are not ordered (got {x.dtype})")
+    if x.size == 0:
+        raise ValueError(f"{name}: the tensor of shape {x.shape} is empty")
+    axes = normalize_axes(name, axis, x.ndim)
+    out = getattr(x.data, name)(axis=axes, keepdims=keepdims)
+
+    def vjp(g):
+        # Ties share the gradient equally (as PyTorch's amax/amin do).
+        hit = x.data == _expand_back(out, axes, keepdims, x.shape)
+        share = hit / hit.sum(axis=axes, keepdims=True)
+        return (_expand_back(g, axes, keepdims, x.shape) * share,)
+    return record(name, out, (x,), vjp)
+
+
+def max(x, axis=None, keepdims=False):
+    """Largest value over ``axis``;  the gradient goes to the maximal elements (shared on ties)."""
+    return _extreme("max", x, axis, keepdims)
+
+
+def min(x, axis=None, keepdims=False):
+    """Smallest value over ``axis``;  the gradient goes to the minimal elements (shared on ties)."""
+    return _extreme("min", x, axis, keepdims)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log sum exp x, stable: m + log sum exp(x - m), m = max x;  dL/dx = g softmax(x)."""
+    (x,) = tensors("logsumexp", x)
+    axes = normalize_axes("logsumexp", axis, x.ndim)
+    xp = get_array_module(x.data)
+    m = x.data.max(axis=axes, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    lse = xp.log(xp.exp(x.data - m).sum(axis=axes, keepdims=True)) + m
+    out = lse if keepdims else lse.reshape([s for i, s in enumerate(x.shape) if axes is not None and i not in axes])
+
+    def vjp(g):
+        return (_expand_back(g, axes, keepdims, x.shape) * xp.exp(x.data - lse),)
+    return record("logsumexp", out, (x,), vjp)

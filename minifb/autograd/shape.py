@@ -1,0 +1,204 @@
+"""Ops that move values without changing them: reshape, transpose, expand, squeeze, unsqueeze,
+flatten, indexing, concatenate, stack, split, pad, and the device/dtype moves.
+
+Their VJPs move the gradient back the same way: reshape back, transpose by the inverse
+permutation, sum over expanded axes, scatter-add into the indexed places.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..backend import get_array_module
+from .function import normalize_axis, record, tensors, unbroadcast
+from .tensor import Tensor
+
+
+def reshape(x, shape):
+    """The same values in a new shape (one entry may be -1)."""
+    (x,) = tensors("reshape", x)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    try:
+        out = x.data.reshape(shape)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}") from None
+    return record("reshape", out, (x,), lambda g: (g.reshape(x.shape),))
+
+
+def transpose(x, axes=None):
+    """Permute the axes (None: reverse them);  the VJP applies the inverse permutation."""
+    (x,) = tensors("transpose", x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    axes = tuple(normalize_axis("transpose", a, x.ndim) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+    inverse = tuple(np.argsort(axes))
+    return record("transpose", x.data.transpose(axes), (x,), lambda g: (g.transpose(inverse),))
+
+
+permute = transpose
+
+
+def swapaxes(x, a, b):
+    (x,) = tensors("swapaxes", x)
+    axes = list(range(x.ndim))
+    a, b = normalize_axis("swapaxes", a, x.ndim), normalize_axis("swapaxes", b, x.ndim)
+    axes[a], axes[b] = axes[b], axes[a]
+    return transpose(x, axes)
+
+
+def expand(x, shape):
+    """Broadcast to ``shape`` (a view);  the VJP sums over the broadcast axes."""
+    (x,) = tensors("expand", x)
+    shape = tuple(shape)
+    try:
+        out = get_array_module(x.data).broadcast_to(x.data, shape)
+    except ValueError:
+        raise ValueError(f"expand: a tensor of shape {x.shape} cannot be broadcast to {shape}") from None
+    return record("expand", out, (x,), lambda g: (unbroadcast(g, x.shape),))
+
+
+def squeeze(x, axis=None):
+    """Drop axes of length 1 (all of them, or the given ones)."""
+    (x,) = tensors("squeeze", x)
+    if axis is None:
+        shape = tuple(s for s in x.shape if s != 1)
+    else:
+        axes = {normalize_axis("squeeze", a, x.ndim) for a in ((axis,) if isinstance(axis, int) else axis)}
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ValueError(f"squeeze: axis {a} of shape {x.shape} has length {x.shape[a]}, not 1")
+        shape = tuple(s for i, s in enumerate(x.shape) if i not in axes)
+    return reshape(x, shape)
+
+
+def unsqueeze(x, axis):
+    """Insert an axis of length 1 at ``axis`` (in the result's numbering)."""
+    (x,) = tensors("unsqueeze", x)
+    axis = normalize_axis("unsqueeze", axis, x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def flatten(x, start=0, end=-1):
+    """Merge axes start..end (inclusive) into one."""
+    (x,) = tensors("flatten", x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = normalize_axis("flatten", start, x.ndim), normalize_axis("flatten", end, x.ndim)
+    if start > end:
+        raise ValueError(f"flatten: start axis {start} comes after end axis {end}")
+    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+
+def _index_arrays(index, xp):
+    """Tensors inside an index become arrays; report whether any advanced (array) index is used."""
+    parts = index if isinstance(index, tuple) else (index,)
+    parts = tuple(p.data if isinstance(p, Tensor) else p for p in parts)
+    parts = tuple(xp.asarray(p) if isinstance(p, (list, np.ndarray)) or backend.is_cupy_array(p) else p for p in parts)
+    # Integer arrays may repeat an index (the VJP must then add); boolean masks cannot.
+    advanced = any(hasattr(p, "dtype") and p.dtype.kind in "iu" and p.ndim > 0 for p in parts)
+    return (parts if isinstance(index, tuple) else parts[0]), advanced
+
+
+def getitem(x, index):
+    """x[index] with slices, integers, None, Ellipsis, boolean masks and integer arrays.
+
+    The VJP writes g into a zero array at the same places; with integer arrays an index may
+    repeat, so it scatter-adds (``numpy.add.at`` / ``cupyx.scatter_add``) instead of assigning.
+    """
+    (x,) = tensors("getitem", x)
+    xp = get_array_module(x.data)
+    index, advanced = _index_arrays(index, xp)
+    try:
+        out = x.data[index]
+    except IndexError as e:
+        raise IndexError(f"getitem: index {index!r} does not fit a tensor of shape {x.shape}: {e}") from None
+
+    def vjp(g):
+        full = xp.zeros_like(x.data, dtype=g.dtype)
+        if not advanced:
+            full[index] = g
+        elif xp is np:
+            np.add.at(full, index, g)
+        else:
+            import cupyx
+            cupyx.scatter_add(full, index, g)
+        return (full,)
+    return record("getitem", out, (x,), vjp)
+
+
+def concatenate(xs, axis=0):
+    """Join tensors along an existing axis;  the VJP splits g back into the pieces."""
+    xs = tensors("concatenate", *xs)
+    if not xs:
+        raise ValueError("concatenate: needs at least one tensor")
+    axis = normalize_axis("concatenate", axis, xs[0].ndim)
+    for t in xs[1:]:
+        if t.ndim != xs[0].ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, xs[0].shape)) if i != axis):
+            raise ValueError(f"concatenate: shapes {[t.shape for t in xs]} differ outside axis {axis}")
+    xp = get_array_module(xs[0].data)
+    out = xp.concatenate([t.data for t in xs], axis=axis)
+    bounds = np.cumsum([t.shape[axis] for t in xs])[:-1].tolist()
+    return record("concatenate", out, xs, lambda g: tuple(xp.split(g, bounds, axis=axis)))
+
+
+def stack(xs, axis=0):
+    """Join tensors of one shape along a new axis."""
+    xs = tensors("stack", *xs)
+    if not xs or any(t.shape != xs[0].shape for t in xs):
+        raise ValueError(f"stack: needs one or more tensors of one shape, got {[t.shape for t in xs]}")
+    axis = normalize_axis("stack", axis, xs[0].ndim + 1)
+    return concatenate([unsqueeze(t, axis) for t in xs], axis=axis)
+
+
+def split(x, sections, axis=0):
+    """Split into equal parts (an int) or at the given indices (a list), like ``numpy.split``."""
+    (x,) = tensors("split", x)
+    axis = normalize_axis("split", axis, x.ndim)
+    n = x.shape[axis]
+    if isinstance(sections, (int, np.integer)):
+        if sections <= 0 or n % sections:
+            raise ValueError(f"split: axis {axis} of length {n} cannot be split into {sections} equal parts")
+        bounds = list(range(0, n, n // sections)) + [n]
+    else:
+        bounds = [0] + [int(b) for b in sections] + [n]
+    slicer = [slice(None)] * x.ndim
+    parts = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        slicer[axis] = slice(lo, hi)
+        parts.append(getitem(x, tuple(slicer)))
+    return parts
+
+
+def pad(x, pad_width, value=0.0):
+    """Constant padding, ``pad_width`` as in ``numpy.pad`` ((before, after) per axis);  the VJP crops."""
+    (x,) = tensors("pad", x)
+    pw = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2)) if x.ndim else np.zeros((0, 2), int)
+    if (pw < 0).any():
+        raise ValueError(f"pad: negative pad widths {pad_width} (use slicing to crop)")
+    xp = get_array_module(x.data)
+    out = xp.pad(x.data, [tuple(p) for p in pw.tolist()], mode="constant", constant_values=value)
+    crop = tuple(slice(int(lo), int(lo) + s) for (lo, _), s in zip(pw, x.shape))
+    return record("pad", out, (x,), lambda g: (g[crop],))
+
+
+def to_device(x, device):
+    """Move to 'cpu' or 'cuda'; the gradient is moved back."""
+    (x,) = tensors("to", x)
+    source = x.device
+    if device == source:
+        return x
+    out = backend.to_device(x.data, device)
+    return record("to", out, (x,), lambda g: (backend.to_device(g, source),))
+
+
+def astype(x, dtype):
+    """Cast to ``dtype``; the gradient is cast back (complex to real keeps the real part)."""
+    (x,) = tensors("astype", x)
+    out = x.data.astype(dtype)
+    if out.dtype == x.data.dtype:
+        return x
+    if out.dtype.kind not in "fc":
+        return Tensor._wrap(out, False)  # integers carry no gradient
+    return record("astype", out, (x,), lambda g: (g,))  # tape.accumulate casts back

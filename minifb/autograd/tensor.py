@@ -1,0 +1,197 @@
+"""Tensor: an array (numpy or cupy) plus what autograd needs to know about it.
+
+A tensor made by the user is a *leaf*; when ``requires_grad`` is set, ``backward`` leaves
+``dL/dx`` in its ``.grad`` (a plain array of the same shape, dtype and device). A tensor made by
+an op carries the op's tape node in ``_node``. The methods here are a thin front end: the math of
+every op, forward and backward, lives in the op modules beside this file.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from . import tape
+
+
+class Tensor:
+    __array_priority__ = 1000  # make ndarray + Tensor call Tensor.__radd__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None, device: str | None = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if device is None:
+            device = backend.device_of(data) if _is_array(data) else backend.get_default_device()
+        xp = backend.xp_for(device)
+        if not _is_array(data):
+            data = np.asarray(data)
+            if dtype is None and data.dtype == np.float64:
+                data = data.astype(np.float32)  # Python floats make float32 tensors, as in training
+        if backend.device_of(data) != device:
+            data = backend.to_device(data, device)
+        data = xp.asarray(data, dtype=dtype)
+        if requires_grad and data.dtype.kind not in "fc":
+            raise TypeError(f"Tensor: requires_grad needs a floating or complex dtype, got {data.dtype}")
+        self.data = data
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._node = None
+
+    @classmethod
+    def _wrap(cls, data, requires_grad: bool) -> "Tensor":
+        """Fast constructor for op outputs: no conversion, no checks."""
+        t = cls.__new__(cls)
+        t.data, t.requires_grad, t.grad, t._node = data, requires_grad, None, None
+        return t
+
+    # ---- what it is -------------------------------------------------------------------------
+    shape = property(lambda self: tuple(self.data.shape))
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: int(self.data.size))
+    device = property(lambda self: backend.device_of(self.data))
+    is_leaf = property(lambda self: self._node is None)
+    is_complex = property(lambda self: self.data.dtype.kind == "c")
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        dev = ", device='cuda'" if self.device == "cuda" else ""
+        body = np.array2string(backend.asnumpy(self.data), precision=4, threshold=20, separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype}{dev}{grad})"
+
+    # ---- autograd -----------------------------------------------------------------------------
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """Compute dL/dx for every leaf x with requires_grad, where L is this tensor.
+
+        A non-scalar tensor needs ``grad``, the gradient of some scalar loss w.r.t. it.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (no input of its graph has requires_grad=True)")
+        xp = backend.get_array_module(self.data)
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward: a tensor of shape {self.shape} is not a scalar; pass grad= of that shape")
+            grad = xp.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
+            if grad.shape != self.data.shape:
+                raise ValueError(f"backward: grad has shape {tuple(grad.shape)}, the tensor has shape {self.shape}")
+        tape.backward(self, grad, retain_graph=retain_graph)
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph (no gradient flows through it)."""
+        return Tensor._wrap(self.data, False)
+
+    def requires_grad_(self, flag: bool = True) -> "Tensor":
+        if not self.is_leaf:
+            raise RuntimeError("requires_grad_: only leaf tensors can change requires_grad; use detach() first")
+        if flag and self.data.dtype.kind not in "fc":
+            raise TypeError(f"requires_grad_: needs a floating or complex dtype, got {self.dtype}")
+        self.requires_grad = bool(flag)
+        return self
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ---- moving and converting ----------------------------------------------------------------
+    def to(self, device: str) -> "Tensor":
+        """This tensor on ``device`` ('cpu' or 'cuda'); differentiable (gradients move back)."""
+        from .shape import to_device
+        return to_device(self, device)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def numpy(self) -> np.ndarray:
+        """A numpy copy of the data (from the GPU if needed)."""
+        return backend.asnumpy(self.data)
+
+    def item(self):
+        if self.size != 1:
+            raise ValueError(f"item: tensor of shape {self.shape} has {self.size} elements, not 1")
+        return self.data.reshape(-1)[0].item()
+
+    def astype(self, dtype) -> "Tensor":
+        from .shape import astype
+        return astype(self, dtype)
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def double(self):
+        return self.astype(np.float64)
+
+    # ---- operators and methods: see the op modules -------------------------------------------
+    def __add__(self, o): return arithmetic.add(self, o)
+    def __radd__(self, o): return arithmetic.add(o, self)
+    def __sub__(self, o): return arithmetic.sub(self, o)
+    def __rsub__(self, o): return arithmetic.sub(o, self)
+    def __mul__(self, o): return arithmetic.mul(self, o)
+    def __rmul__(self, o): return arithmetic.mul(o, self)
+    def __truediv__(self, o): return arithmetic.div(self, o)
+    def __rtruediv__(self, o): return arithmetic.div(o, self)
+    def __pow__(self, o): return arithmetic.pow(self, o)
+    def __rpow__(self, o): return arithmetic.pow(o, self)
+    def __neg__(self): return arithmetic.neg(self)
+    def __matmul__(self, o): return linalg.matmul(self, o)
+    def __rmatmul__(self, o): return linalg.matmul(o, self)
+    def __getitem__(self, index): return shape_ops.getitem(self, index)
+    def __abs__(self): return unary.abs(self)
+
+    # comparisons give plain boolean arrays: they have no gradient
+    def _cmp(self, o, op):
+        return getattr(self.data, op)(o.data if isinstance(o, Tensor) else o)
+    def __lt__(self, o): return self._cmp(o, "__lt__")
+    def __le__(self, o): return self._cmp(o, "__le__")
+    def __gt__(self, o): return self._cmp(o, "__gt__")
+    def __ge__(self, o): return self._cmp(o, "__ge__")
+    __hash__ = object.__hash__
+
+    def exp(self): return unary.exp(self)
+    def log(self): return unary.log(self)
+    def sqrt(self): return unary.sqrt(self)
+    def tanh(self): return unary.tanh(self)
+    def sigmoid(self): return unary.sigmoid(self)
+    def relu(self): return unary.relu(self)
+    def abs(self): return unary.abs(self)
+    def sum(self, axis=None, keepdims=False): return reduction.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return reduction.mean(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False, ddof=0): return reduction.var(self, axis, keepdims, ddof)
+    def max(self, axis=None, keepdims=False): return reduction.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return reduction.min(self, axis, keepdims)
+    def reshape(self, *shape): return shape_ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+    def transpose(self, *axes): return shape_ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None))
+    permute = transpose
+    def flatten(self, start=0, end=-1): return shape_ops.flatten(self, start, end)
+    def squeeze(self, axis=None): return shape_ops.squeeze(self, axis)
+    def unsqueeze(self, axis): return shape_ops.unsqueeze(self, axis)
+    def expand(self, *shape): return shape_ops.expand(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+    def conj(self): return complex_ops.conj(self)
+    @property
+    def real(self): return complex_ops.real(self)
+    @property
+    def imag(self): return complex_ops.imag(self)
+    @property
+    def T(self): return shape_ops.transpose(self, None)
+
+
+def _is_array(a) -> bool:
+    return isinstance(a, np.ndarray) or backend.is_cupy_array(a)
+
+
+def tensor(data, requires_grad: bool = False, dtype=None, device: str | None = None) -> Tensor:
+    """Make a leaf tensor (``minifb.tensor([1., 2.], requires_grad=True)``)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+
+
+# The op modules import Tensor from here, so they are imported after the class exists.
+from . import arithmetic, linalg, reduction, unary  # noqa: E402
+from . import complex as complex_ops  # noqa: E402
+from . import shape as shape_ops  # noqa: E402

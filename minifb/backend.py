@@ -1,0 +1,172 @@
+"""NumPy or CuPy: the one module that knows which.
+
+Every array in minifb is a ``numpy.ndarray`` (device ``'cpu'``) or a ``cupy.ndarray``
+(device ``'cuda'``). Code that works on arrays asks for the array module of its inputs,
+``xp = get_array_module(a, b)`` (the Chainer idea), and then writes ``xp.exp``, ``xp.fft``...
+once for both backends.
+
+CuPy is imported only when ``'cuda'`` is first asked for, so the CPU path needs neither CuPy
+nor a GPU.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+_INSTALL_HINT = (
+    "install CuPy for your CUDA version, e.g. `pip install minifb[cuda12]` (cupy-cuda12x) or "
+    "`pip install minifb[cuda13]` (cupy-cuda13x), on a machine with an NVIDIA GPU"
+)
+
+_default_device = "cpu"
+_cupy = None
+_rng = np.random.default_rng(0)  # minifb's generator: parameters are drawn here on every device
+
+
+def _import_cupy():
+    """Import CuPy on first use and check that a GPU answers; say how to install otherwise."""
+    global _cupy
+    if _cupy is None:
+        try:
+            import cupy
+        except ImportError as e:
+            raise RuntimeError(f"device 'cuda' needs CuPy, which is not installed: {_INSTALL_HINT}") from e
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception as e:  # CUDA driver missing or broken
+            raise RuntimeError(f"device 'cuda': CuPy is installed but no CUDA GPU is usable ({e}); {_INSTALL_HINT}") from e
+        if count < 1:
+            raise RuntimeError(f"device 'cuda': CuPy found no CUDA GPU; {_INSTALL_HINT}")
+        _cupy = cupy
+        if os.environ.get("MINIFB_TF32", "0") == "1":
+            set_tf32(True)
+    return _cupy
+
+
+def cuda_available() -> bool:
+    """True when CuPy imports and sees at least one GPU (never raises)."""
+    try:
+        _import_cupy()
+        return True
+    except RuntimeError:
+        return False
+
+
+def check_device(device: str) -> str:
+    """Validate a device name, returning it; 'cuda' also checks that CuPy and a GPU are there."""
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}: expected one of {DEVICES}")
+    if device == "cuda":
+        _import_cupy()
+    return device
+
+
+def set_default_device(device: str) -> None:
+    """Device of new tensors made without an explicit ``device=`` ('cpu' or 'cuda')."""
+    global _default_device
+    _default_device = check_device(device)
+
+
+def get_default_device() -> str:
+    return _default_device
+
+
+@contextlib.contextmanager
+def default_device(device: str):
+    """``with default_device('cuda'): ...`` makes new tensors on that device inside the block."""
+    previous = get_default_device()
+    set_default_device(device)
+    try:
+        yield
+    finally:
+        set_default_device(previous)
+
+
+def xp_for(device: str):
+    """The array module (numpy or cupy) of a device name."""
+    return np if check_device(device) == "cpu" else _cupy
+
+
+def is_cupy_array(a) -> bool:
+    return _cupy is not None and isinstance(a, _cupy.ndarray)
+
+
+def device_of(a) -> str:
+    """'cuda' for a cupy array, 'cpu' for anything else."""
+    return "cuda" if is_cupy_array(a) else "cpu"
+
+
+def get_array_module(*arrays):
+    """numpy, or cupy when any argument is a cupy array (arguments may be scalars or None)."""
+    if _cupy is not None:
+        for a in arrays:
+            if isinstance(a, _cupy.ndarray):
+                return _cupy
+    return np
+
+
+def to_device(a, device: str):
+    """Move an array to 'cpu' (numpy) or 'cuda' (cupy); a no-op when it is already there."""
+    check_device(device)
+    if device == "cpu":
+        return asnumpy(a)
+    return _cupy.asarray(a)
+
+
+def asnumpy(a):
+    """A numpy array of ``a`` (a numpy/cupy array, a minifb Tensor, or anything array-like)."""
+    a = getattr(a, "data", a) if hasattr(a, "requires_grad") else a
+    if is_cupy_array(a):
+        return _cupy.asnumpy(a)
+    return np.asarray(a)
+
+
+def seed(s: int) -> None:
+    """Seed minifb's generator (parameter init, shuffling) and CuPy's, when CuPy is loaded.
+
+    Parameters are always drawn from one NumPy generator and then moved, so a model built
+    after ``seed(s)`` is identical on 'cpu' and 'cuda'.
+    """
+    global _rng
+    _rng = np.random.default_rng(s)
+    np.random.seed(s % 2**32)
+    if _cupy is not None:
+        _cupy.random.seed(s % 2**32)
+
+
+def generator() -> np.random.Generator:
+    """minifb's seeded NumPy generator."""
+    return _rng
+
+
+def get_rng_state() -> dict:
+    """The generator state, for checkpoints (a plain dict of the bit generator's state)."""
+    return _rng.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    _rng.bit_generator.state = state
+
+
+def set_tf32(enabled: bool) -> None:
+    """Let cuBLAS use TF32 tensor cores for float32 matmuls on the GPU (faster, ~1e-3 relative).
+
+    ``CUPY_TF32`` covers only 2-D matmul; batched matmul needs the math mode on the handle.
+    Gradient checks run in float64 and are not affected. Also set by ``MINIFB_TF32=1``.
+    """
+    cupy = _import_cupy()
+    from cupy.cuda import cublas, device
+
+    handle = device.get_cublas_handle()
+    cublas.setMathMode(handle, 3 if enabled else 0)  # 3 = CUBLAS_TF32_TENSOR_OP_MATH
+    os.environ["CUPY_TF32"] = "1" if enabled else "0"
+    del cupy
+
+
+def synchronize() -> None:
+    """Wait for queued GPU work (for timing); a no-op on the CPU."""
+    if _cupy is not None:
+        _cupy.cuda.Device().synchronize()

@@ -1,0 +1,44 @@
+"""Shared test set-up: hypothesis profiles, the backend parametrization, shared data paths."""
+import os
+import pathlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import minifb
+from minifb import backend
+
+# 'ci' keeps the whole suite within a few minutes on 2 cores; 'dev' searches harder.
+settings.register_profile("ci", max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _devices():
+    params = [pytest.param("cpu", id="cpu")]
+    params.append(pytest.param("cuda", id="cuda", marks=pytest.mark.gpu))
+    return params
+
+
+@pytest.fixture(params=_devices())
+def device(request):
+    """Each test that takes `device` runs on NumPy and, when a GPU is there, on CuPy."""
+    if request.param == "cuda" and not backend.cuda_available():
+        pytest.skip("no CUDA GPU with CuPy on this machine")
+    return request.param
+
+
+@pytest.fixture
+def xp(device):
+    """The array module of `device`."""
+    return backend.xp_for(device)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    minifb.seed(0)
+    np.random.seed(0)
+    yield
