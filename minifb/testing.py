@@ -1,0 +1,162 @@
+"""Compare arrays by name: check your own implementation against minifb's reference exports.
+
+``python -m minifb reference MODEL --out ref.npz`` writes a model's weights, inputs, logits, loss
+and gradients (see minifb/reference.py). Compute the same quantities with your implementation
+and hand them to :func:`compare`::
+
+    from minifb.testing import compare
+    compare("ref.npz", {"logits": my_logits, "loss": my_loss, "grad/head.weight": ...},
+            keys=("logits", "loss", "grad/"))
+
+An element passes when ``|actual - expected| <= atol + rtol * |expected|`` (the rule of
+``numpy.isclose``). For each array the report gives the largest absolute error, the largest
+relative error ``|actual - expected| / |expected|`` (over the elements whose expected
+value is not 0) and the index of the worst element (the one
+furthest beyond its tolerance). Names that are expected but missing, or given but not expected,
+are mismatches too: a misspelt key must not pass unnoticed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from . import backend
+
+
+class MismatchError(AssertionError):
+    """Raised by :func:`compare` when arrays differ beyond the tolerance; the message is the report."""
+
+
+@dataclasses.dataclass
+class Row:
+    """The outcome for one name: ``status`` is 'ok', 'mismatch', 'shape', 'missing' or 'extra'."""
+
+    key: str
+    status: str
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    index: tuple = ()
+    expected: object = None  # the worst element's expected and actual values
+    actual: object = None
+    note: str = ""
+
+    def __str__(self):
+        if self.status in ("missing", "extra", "shape"):
+            return f"{self.status.upper():8s} {self.key}: {self.note}"
+        text = (f"{'ok' if self.status == 'ok' else 'MISMATCH':8s} {self.key}: max abs err {self.max_abs:.3e}, "
+                f"max rel err {self.max_rel:.3e}")
+        if self.status != "ok":
+            text += f", worst at {self.index}: expected {self.expected!r}, got {self.actual!r}"
+        return text
+
+
+@dataclasses.dataclass
+class Report:
+    """The rows of a comparison; true when every row passed. ``str(report)`` is the printed table."""
+
+    rows: list
+    rtol: float
+    atol: float
+
+    @property
+    def ok(self) -> bool:
+        return all(row.status == "ok" for row in self.rows)
+
+    def __bool__(self):
+        return self.ok
+
+    def __str__(self):
+        failed = sum(row.status != "ok" for row in self.rows)
+        head = (f"compare (rtol={self.rtol:g}, atol={self.atol:g}): {len(self.rows) - failed} of {len(self.rows)} "
+                f"arrays match" + ("" if not failed else f", {failed} do not"))
+        return "\n".join([head] + ["  " + str(row) for row in self.rows])
+
+
+def to_numpy(value) -> np.ndarray:
+    """A numpy array of a numpy/cupy array, a minifb Tensor, a PyTorch tensor or a Python number."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a PyTorch tensor, without importing torch
+        value = value.detach().cpu()
+        if getattr(value, "is_conj", lambda: False)():
+            value = value.resolve_conj()
+        return value.numpy()
+    return backend.asnumpy(value)
+
+
+def _load(expected) -> dict:
+    if isinstance(expected, (str, os.PathLike)):
+        with np.load(expected, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    if hasattr(expected, "files"):  # an open NpzFile
+        return {key: expected[key] for key in expected.files}
+    return dict(expected)
+
+
+def _selected(key: str, keys) -> bool:
+    return keys is None or any(key == k or (k.endswith("/") and key.startswith(k)) for k in keys)
+
+
+def compare_arrays(key: str, expected, actual, rtol: float, atol: float) -> Row:
+    """One row of the report: how far ``actual`` is from ``expected``."""
+    e, a = to_numpy(expected), to_numpy(actual)
+    if e.shape != a.shape:
+        return Row(key, "shape", note=f"expected shape {e.shape}, got {a.shape}")
+    if e.dtype.kind == "c" and a.dtype.kind != "c":
+        return Row(key, "shape", note=f"expected complex values ({e.dtype}), got {a.dtype}")
+    if e.size == 0:
+        return Row(key, "ok")
+    e64 = e.astype(np.complex128 if e.dtype.kind == "c" or a.dtype.kind == "c" else np.float64)
+    a64 = a.astype(e64.dtype)
+    diff = np.abs(a64 - e64)
+    scale = np.abs(e64)
+    # NaN or inf where the other side differs counts as an infinite error.
+    same_nonfinite = (~np.isfinite(e64) & (e64 == a64)) | (np.isnan(e64) & np.isnan(a64))
+    diff = np.where(same_nonfinite, 0.0, np.where(np.isfinite(diff), diff, np.inf))
+    excess = diff - (atol + rtol * np.where(np.isfinite(scale), scale, 0.0))
+    worst = np.unravel_index(int(np.argmax(excess)), e.shape)
+    nonzero = scale > 0
+    rel = diff[nonzero] / scale[nonzero] if nonzero.any() else np.zeros(1)
+    return Row(key, "ok" if excess[worst] <= 0 else "mismatch", float(diff.max()), float(rel.max()),
+               tuple(int(i) for i in worst), e[worst].item(), a[worst].item())
+
+
+def compare(expected, actual: dict, rtol: float = 1e-5, atol: float = 1e-8, keys=None,
+            raise_on_mismatch: bool = True, verbose: bool = True) -> Report:
+    """Compare ``actual`` (name -> array) with ``expected`` (a .npz path, an open npz or a dict).
+
+    ``keys`` selects the expected names to check (an exact name, or a prefix ending in '/', such
+    as 'grad/'); by default every numeric entry of ``expected`` (string entries, like a reference
+    file's JSON 'config', are skipped). Every selected name must be in ``actual`` and every name
+    of ``actual`` must be expected. Arrays may be numpy, cupy, minifb or PyTorch tensors.
+
+    Prints the report when ``verbose``. Returns the :class:`Report` (true when all match); on a
+    mismatch raises :class:`MismatchError` with the report as message, or, with
+    ``raise_on_mismatch=False``, returns the report, which is then false.
+    """
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"compare: rtol and atol must be non-negative, got rtol={rtol}, atol={atol}")
+    if not isinstance(actual, dict):
+        raise TypeError(f"compare: actual must be a dict of name -> array, got {type(actual).__name__}")
+    expected = _load(expected)
+    wanted = [k for k in expected if _selected(k, keys) and np.asarray(expected[k]).dtype.kind in "biufc"]
+    if keys is not None:
+        for k in keys:
+            if not any(_selected(name, (k,)) for name in expected):
+                raise KeyError(f"compare: {k!r} selects nothing among the expected names {sorted(expected)}")
+    rows = []
+    for key in wanted:
+        if key in actual:
+            rows.append(compare_arrays(key, expected[key], actual[key], rtol, atol))
+        else:
+            rows.append(Row(key, "missing", note="expected but not given"))
+    for key in actual:
+        if key not in wanted:
+            note = "not selected by keys" if key in expected else "not in the expected arrays"
+            rows.append(Row(key, "extra", note=note))
+    report = Report(rows, rtol, atol)
+    if verbose:
+        print(report)
+    if not report.ok and raise_on_mismatch:
+        raise MismatchError(str(report))
+    return report

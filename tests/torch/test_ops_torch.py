@@ -1,0 +1,182 @@
+"""Every op of minifb.autograd against PyTorch: forward values and input gradients.
+
+Each case gives the minifb function, its PyTorch twin and how to draw the inputs; it runs in
+float64 (tolerance ~1e-8 relative) and float32 (~1e-4), on every device. Inputs stay away from
+the points where an op has a kink (ReLU at 0, ties in max, |z| at 0) because random draws miss
+them.
+"""
+import zlib
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import minifb as mf
+
+
+def real(*shape):
+    return ("real", shape)
+
+
+def positive(*shape):
+    return ("positive", shape)
+
+
+def cplx(*shape):
+    return ("complex", shape)
+
+
+def draw(spec, dtype, rng):
+    kind, shape = spec
+    if kind == "positive":
+        return rng.uniform(0.5, 2.0, shape).astype(dtype)
+    x = rng.standard_normal(shape)
+    if kind == "complex":
+        return (x + 1j * rng.standard_normal(shape)).astype(np.result_type(dtype, np.complex64))
+    return x.astype(dtype)
+
+
+# (id, minifb function, PyTorch function, input specs)
+CASES = [
+    # arithmetic, with broadcasting and complex values
+    ("add", mf.add, torch.add, [real(3, 1, 4), real(5, 4)]),
+    ("sub", mf.sub, torch.sub, [real(5, 4), real(3, 1, 1)]),
+    ("mul", mf.mul, torch.mul, [real(2, 3), real(3)]),
+    ("mul-complex", mf.mul, torch.mul, [cplx(2, 3), cplx(2, 1)]),
+    ("mul-complex-real", mf.mul, torch.mul, [cplx(4), real(4)]),
+    ("div", mf.div, torch.div, [real(3, 4), positive(4)]),
+    ("div-complex", mf.div, torch.div, [cplx(3, 4), cplx(4)]),
+    ("neg", mf.neg, torch.neg, [cplx(2, 3)]),
+    ("pow", mf.pow, torch.pow, [positive(3, 4), real(4)]),
+    ("pow-scalar", lambda a: a ** 3, lambda a: a ** 3, [real(5)]),
+    ("rsub-scalar", lambda a: 2.5 - a * 0.5, lambda a: 2.5 - a * 0.5, [real(5)]),
+    # linear algebra
+    ("matmul", mf.matmul, torch.matmul, [real(2, 3, 4), real(4, 5)]),
+    ("matmul-batch-broadcast", mf.matmul, torch.matmul, [real(2, 1, 3, 4), real(5, 4, 2)]),
+    ("matmul-vector-matrix", mf.matmul, torch.matmul, [real(4), real(3, 4, 2)]),
+    ("matmul-matrix-vector", mf.matmul, torch.matmul, [real(3, 4), real(4)]),
+    ("matmul-complex", mf.matmul, torch.matmul, [cplx(3, 4), cplx(4, 2)]),
+    # elementwise
+    ("exp", mf.exp, torch.exp, [real(3, 4)]),
+    ("exp-complex", mf.exp, torch.exp, [cplx(3, 4)]),
+    ("log", mf.log, torch.log, [positive(3, 4)]),
+    ("log-complex", mf.log, torch.log, [cplx(3, 4)]),
+    ("sqrt", mf.sqrt, torch.sqrt, [positive(3, 4)]),
+    ("tanh", mf.tanh, torch.tanh, [real(3, 4)]),
+    ("tanh-complex", mf.tanh, torch.tanh, [cplx(3, 4)]),
+    ("sigmoid", mf.sigmoid, torch.sigmoid, [real(3, 4)]),
+    ("relu", mf.relu, torch.relu, [real(3, 4)]),
+    ("gelu", mf.gelu, F.gelu, [real(3, 4)]),
+    ("gelu-tanh", lambda x: mf.gelu(x, approximate="tanh"), lambda x: F.gelu(x, approximate="tanh"), [real(3, 4)]),
+    ("abs", mf.abs, torch.abs, [real(3, 4)]),
+    ("abs-complex", mf.abs, torch.abs, [cplx(3, 4)]),
+    # complex numbers
+    ("complex", mf.complex, torch.complex, [real(3, 4), real(3, 4)]),
+    ("real", mf.real, torch.real, [cplx(3, 4)]),
+    ("imag", mf.imag, torch.imag, [cplx(3, 4)]),
+    ("conj", mf.conj, lambda z: torch.conj(z) * 1, [cplx(3, 4)]),
+    ("angle", mf.angle, torch.angle, [cplx(3, 4)]),
+    # reductions
+    ("sum", mf.sum, torch.sum, [real(3, 4)]),
+    ("sum-axes-keepdims", lambda x: mf.sum(x, (0, 2), keepdims=True), lambda x: torch.sum(x, (0, 2), keepdim=True),
+     [real(2, 3, 4)]),
+    ("sum-complex", lambda z: mf.sum(z, 1), lambda z: torch.sum(z, 1), [cplx(3, 4)]),
+    ("mean", lambda x: mf.mean(x, -1), lambda x: torch.mean(x, -1), [real(3, 4)]),
+    ("mean-complex", mf.mean, torch.mean, [cplx(3, 4)]),
+    ("var", lambda x: mf.var(x, 1), lambda x: torch.var(x, 1, correction=0), [real(3, 5)]),
+    ("var-ddof1-keepdims", lambda x: mf.var(x, (0, 1), keepdims=True, ddof=1),
+     lambda x: torch.var(x, (0, 1), keepdim=True, correction=1), [real(3, 5, 2)]),
+    ("var-complex", lambda z: mf.var(z, 0), lambda z: torch.var(z, 0, correction=0), [cplx(4, 3)]),
+    ("max", lambda x: mf.max(x, 1), lambda x: torch.amax(x, 1), [real(3, 5)]),
+    ("max-all", mf.max, torch.amax, [real(3, 5)]),
+    ("min-keepdims", lambda x: mf.min(x, 0, keepdims=True), lambda x: torch.amin(x, 0, keepdim=True), [real(3, 5)]),
+    ("logsumexp", lambda x: mf.logsumexp(x, 1), lambda x: torch.logsumexp(x, 1), [real(3, 5)]),
+    ("logsumexp-keepdims", lambda x: mf.logsumexp(x, (0, 2), keepdims=True),
+     lambda x: torch.logsumexp(x, (0, 2), keepdim=True), [real(2, 3, 4)]),
+    # softmax and losses
+    ("softmax", mf.softmax, lambda x: torch.softmax(x, -1), [real(3, 5)]),
+    ("softmax-axis0", lambda x: mf.softmax(x, 0), lambda x: torch.softmax(x, 0), [real(3, 5)]),
+    ("log_softmax", lambda x: mf.log_softmax(x, 1), lambda x: torch.log_softmax(x, 1), [real(2, 5, 3)]),
+    # choosing
+    ("maximum", mf.maximum, torch.maximum, [real(3, 4), real(4)]),
+    ("minimum", mf.minimum, torch.minimum, [real(3, 1), real(3, 4)]),
+    ("clip", lambda x: mf.clip(x, -0.5, 0.7), lambda x: torch.clamp(x, -0.5, 0.7), [real(4, 5)]),
+    ("clip-low", lambda x: mf.clip(x, low=0.1), lambda x: torch.clamp(x, min=0.1), [real(4, 5)]),
+    # moving values around
+    ("reshape", lambda x: mf.reshape(x, (4, -1)), lambda x: torch.reshape(x, (4, -1)), [real(2, 3, 4)]),
+    ("transpose", lambda x: mf.transpose(x, (2, 0, 1)), lambda x: torch.permute(x, (2, 0, 1)), [cplx(2, 3, 4)]),
+    ("swapaxes", lambda x: mf.swapaxes(x, 0, 2), lambda x: torch.swapaxes(x, 0, 2), [real(2, 3, 4)]),
+    ("expand", lambda x: mf.expand(x, (2, 3, 4)), lambda x: x.expand(2, 3, 4), [real(3, 1)]),
+    ("squeeze", lambda x: mf.squeeze(x, 1), lambda x: torch.squeeze(x, 1), [real(3, 1, 4)]),
+    ("unsqueeze", lambda x: mf.unsqueeze(x, -1), lambda x: torch.unsqueeze(x, -1), [real(3, 4)]),
+    ("flatten", lambda x: mf.flatten(x, 1), lambda x: torch.flatten(x, 1), [real(2, 3, 4)]),
+    ("getitem-slices", lambda x: x[1:, ::2, None, -1], lambda x: x[1:, ::2, None, -1], [real(3, 5, 4)]),
+    ("getitem-repeated-indices", lambda x: x[[0, 2, 0, 0], 1:], lambda x: x[[0, 2, 0, 0], 1:], [real(3, 4)]),
+    ("getitem-mask", lambda x: x[np.array([True, False, True])], lambda x: x[torch.tensor([True, False, True])],
+     [real(3, 4)]),
+    ("concatenate", lambda a, b: mf.concatenate([a, b], 1), lambda a, b: torch.cat([a, b], 1), [real(2, 3), real(2, 5)]),
+    ("stack", lambda a, b: mf.stack([a, b], -1), lambda a, b: torch.stack([a, b], -1), [real(2, 3), real(2, 3)]),
+    ("split-equal", lambda x: mf.split(x, 3, 1), lambda x: torch.split(x, 2, 1), [real(2, 6)]),
+    ("split-indices", lambda x: mf.split(x, [1, 4], 0), lambda x: torch.split(x, [1, 3, 1], 0), [real(5, 2)]),
+    ("pad", lambda x: mf.pad(x, ((0, 0), (1, 2), (3, 0))), lambda x: F.pad(x, (3, 0, 1, 2)), [real(2, 3, 4)]),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_op_matches_torch(case, dtype, check):
+    name, mf_fn, torch_fn, specs = case
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    arrays = [draw(spec, dtype, rng) for spec in specs]
+    check.op(mf_fn, torch_fn, *arrays, name=f"{name} ({dtype})")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_cross_entropy_matches_torch(label_smoothing, reduction, dtype, check):
+    rng = np.random.default_rng(1)
+    logits = rng.standard_normal((6, 5)).astype(dtype)
+    labels = rng.integers(0, 5, 6)
+    check.op(lambda x: mf.cross_entropy(x, labels, label_smoothing=label_smoothing, reduction=reduction),
+             lambda x: F.cross_entropy(x, torch.tensor(labels, device=x.device), label_smoothing=label_smoothing,
+                                       reduction=reduction),
+             logits, name=f"cross_entropy({label_smoothing}, {reduction})")
+
+
+def test_where_matches_torch(check):
+    rng = np.random.default_rng(2)
+    condition = rng.random((3, 4)) > 0.5
+    check.op(lambda a, b: mf.where(condition, a, b),
+             lambda a, b: torch.where(torch.tensor(condition, device=a.device), a, b),
+             rng.standard_normal((3, 4)), rng.standard_normal((1, 4)), name="where")
+
+
+def test_astype_gradient_is_cast_back(check):
+    x = np.random.default_rng(3).standard_normal((3, 4))
+    check.op(lambda t: mf.tanh(t.astype(np.float32)) * 2.0, lambda t: torch.tanh(t.float()) * 2.0, x,
+             rtol=1e-5, atol=1e-6, name="astype")
+
+
+def test_float32_stays_float32_with_python_scalars(check):
+    x = np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32)
+    check.op(lambda t: (t * 0.1 + 2.0) / 3.0 - t ** 2.0, lambda t: (t * 0.1 + 2.0) / 3.0 - t ** 2.0, x,
+             name="float32 with scalars")
+
+
+def test_torch_complex_backward_follows_the_minifb_convention(check):
+    """PyTorch's backward(g) on a complex output means L = sum Re(conj(g) y), and leaves
+    dL/dRe z + i dL/dIm z in z.grad, as minifb does: check both statements on y = z^2."""
+    rng = np.random.default_rng(5)
+    z0 = rng.standard_normal(4) + 1j * rng.standard_normal(4)
+    g = rng.standard_normal(4) + 1j * rng.standard_normal(4)
+    z = torch.tensor(z0, requires_grad=True)
+    (z * z).backward(torch.tensor(g))
+    # dL/dRe z and dL/dIm z of L = sum Re(conj(g) z^2), by central differences
+    loss = lambda w: np.sum((np.conj(g) * w * w).real)
+    eps = 1e-6
+    d_re = np.array([(loss(z0 + eps * e) - loss(z0 - eps * e)) / (2 * eps) for e in np.eye(4)])
+    d_im = np.array([(loss(z0 + 1j * eps * e) - loss(z0 - 1j * eps * e)) / (2 * eps) for e in np.eye(4)])
+    check.close("torch convention", z.grad, d_re + 1j * d_im, rtol=1e-7, atol=1e-8)
+    check.op(lambda t: t * t, lambda t: t * t, z0, name="z^2")
