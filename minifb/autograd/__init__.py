@@ -16,3 +16,5 @@ from .shape import (astype, concatenate, expand, flatten, getitem, pad, permute,
                     swapaxes, to_device, transpose, unsqueeze)
 from .tape import enable_grad, is_grad_enabled, no_grad, tape_length
 from .unary import abs, exp, gelu, log, relu, sigmoid, sqrt, tanh
+from .dropout import dropout
+from .normalization import batch_norm, layer_norm

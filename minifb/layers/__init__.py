@@ -1,3 +1,7 @@
 """minifb.layers: Module and Parameter, initialisers, and the layers built on them."""
 from . import init
 from .module import Module, ModuleList, Parameter, Sequential, functional_call
+from .activation import GELU, Dropout, Flatten, Identity, ReLU
+from .linear import MLP, Embedding, Linear, linear
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .attention import MultiHeadSelfAttention

@@ -258,8 +258,9 @@ class Module:
         extra = self.extra_repr()
         if not lines:
             return f"{type(self).__name__}({extra})"
-        head = f"{type(self).__name__}({extra}" if extra else f"{type(self).__name__}("
-        return head + "\n" + "\n".join(lines) + "\n)"
+        if extra:
+            lines.insert(0, "  " + extra.replace("\n", "\n  "))
+        return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
 class Sequential(Module):

@@ -1,0 +1,38 @@
+"""Inverted dropout (Srivastava et al., 2014): zero each element with probability p, scale the rest.
+
+    y = x m / (1 - p),   m_i ~ Bernoulli(1 - p);   dL/dx = g m / (1 - p)
+
+Scaling at training time keeps E[y] = x, so evaluation is the identity. The mask is drawn with
+the array's own module: minifb's seeded NumPy generator on the CPU, ``cupy.random`` on the GPU
+(seeded by ``minifb.seed`` too), so no mask ever crosses the bus.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import generator, get_array_module
+from .function import record, tensors
+
+
+def _uniform(xp, shape, dtype):
+    """U[0, 1) samples of ``shape`` drawn on the array's device."""
+    if xp is np:
+        return generator().random(shape, dtype=dtype)
+    return xp.random.random_sample(shape, dtype=dtype)
+
+
+def dropout(x, p: float = 0.5, training: bool = True):
+    """Zero elements with probability ``p`` and scale the others by 1/(1 - p); identity unless ``training``."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    (x,) = tensors("dropout", x)
+    if not training or p == 0.0:
+        return x
+    xp = get_array_module(x.data)
+    if p == 1.0:
+        mask = xp.zeros(x.shape, dtype=x.data.real.dtype)
+    else:
+        real_dtype = x.data.real.dtype
+        keep = _uniform(xp, x.shape, real_dtype if real_dtype in (np.float32, np.float64) else np.float64) >= p
+        mask = keep.astype(real_dtype) * (1 / (1 - p))  # a Python float keeps float32 float32
+    return record("dropout", x.data * mask, (x,), lambda g: (g * mask,))
