@@ -1,6 +1,6 @@
 """Cross-checks with PyTorch: shared set-up for the tests in this folder.
 
-The whole folder is skipped, with the reason, when PyTorch is not installed (it is an optional
+Every test file of this folder is skipped, with the reason, when PyTorch is not installed (it is an optional
 extra: ``pip install minifb[torch]``). Each test runs on the `device` fixture: NumPy against
 PyTorch on the CPU, and CuPy against PyTorch on CUDA where both are present (against PyTorch on
 the CPU when this PyTorch build has no CUDA).
@@ -17,10 +17,19 @@ from minifb.testing import MismatchError, compare_arrays, to_numpy
 
 try:
     import torch
-    torch.tensor  # a folder named torch on sys.path imports as an empty namespace package
+    torch.tensor  # this folder, tests/torch, would import as an empty namespace package
 except (ImportError, AttributeError):
-    pytest.skip("PyTorch is not installed (pip install minifb[torch]); the cross-checks need it",
-                allow_module_level=True)
+    torch = None
+
+if torch is None:
+    class _SkippedModule(pytest.Module):
+        """A test file that is reported as skipped without being imported (it imports torch)."""
+
+        def collect(self):
+            pytest.skip("PyTorch is not installed (pip install minifb[torch]); the cross-checks need it")
+
+    def pytest_pycollect_makemodule(module_path, parent):
+        return _SkippedModule.from_parent(parent, path=module_path)
 
 # (rtol, atol) by dtype; atol is scaled by the largest magnitude of the expected array.
 TOLERANCES = {"float64": (1e-8, 1e-10), "complex128": (1e-8, 1e-10), "float32": (1e-4, 1e-5), "complex64": (1e-4, 1e-5)}
