@@ -18,3 +18,5 @@ from .tape import enable_grad, is_grad_enabled, no_grad, tape_length
 from .unary import abs, exp, gelu, log, relu, sigmoid, sqrt, tanh
 from .dropout import dropout
 from .normalization import batch_norm, layer_norm
+from .conv import conv2d
+from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d

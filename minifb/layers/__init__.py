@@ -5,3 +5,4 @@ from .activation import GELU, Dropout, Flatten, Identity, ReLU
 from .linear import MLP, Embedding, Linear, linear
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .attention import MultiHeadSelfAttention
+from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d

@@ -1,0 +1,231 @@
+"""2-D convolution (cross-correlation, as in every deep-learning library) by im2col + one GEMM.
+
+    out[n, o, p, q] = b[o] + sum_{c, i, j} w[o, c, i, j] x_pad[n, c, p*sh + i, q*sw + j]
+
+im2col copies every receptive field of the padded input into a column, giving the matrix
+``col`` of shape (C*kh*kw, N*Ho*Wo); the convolution is then one matrix product
+``w.reshape(Cout, C*kh*kw) @ col`` (Chellapilla et al., 2006; the way Caffe and Chainer do it).
+The VJPs are matrix products too (``dw = g @ col^T``, ``dcol = w^T @ g``), and ``dx`` is col2im
+of ``dcol``: the adjoint of im2col, which adds the overlapping patches back into the image.
+
+Layout. The public API is NCHW, as in PyTorch, so weights map one to one. Inside, ``col`` puts
+the batch next to the pixels, (C, kh, kw, N, Ho, Wo): im2col reads the NCHW input directly, the
+product then lands in (Cout, N, Ho, Wo), and one transposing copy of the output (fused with
+the bias add) brings it to NCHW. The backward pass makes the opposite copy of ``g``. Those copies
+have the size of the output, a kh*kw-th of ``col``.
+
+Memory. The forward pass keeps only ``x`` and ``w`` (as cuDNN does), and backward rebuilds the
+columns. The batch is processed in chunks whose column matrix holds at most
+``COLUMN_BUDGET`` elements, so a training step needs a bounded amount of extra memory however
+large the batch.
+
+On CuPy, im2col and col2im are custom kernels with 32-bit index arithmetic (a chunk is kept
+below 2**31 elements). col2im is a gather: each input pixel sums the columns it appeared in, so
+no atomics are needed and the result is deterministic.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..backend import get_array_module
+from .function import conj, record, tensors
+
+COLUMN_BUDGET = 2**26  # elements of one chunk's column matrix (256 MiB in float32)
+_INT32_LIMIT = 2**31 - 1
+
+
+def as_pair(name: str, what: str, value, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints as (height, width), each at least ``minimum``."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
+        raise ValueError(f"{name}: {what} must be an int or a pair of ints >= {minimum}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Positions of a kernel along one axis: floor((size + 2 padding - kernel) / stride) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def conv2d(x, w, b=None, stride=1, padding=0):
+    """Convolution of NCHW ``x`` (N, C, H, W) with ``w`` (Cout, C, kh, kw), plus bias ``b`` (Cout,).
+
+    out = W col + b (im2col, see the module docstring);  dL/dW = g conj(col)^T,
+    dL/db = sum of g over (N, Ho, Wo),  dL/dx = col2im(conj(W)^T g).
+    ``stride`` and ``padding`` (zeros) are an int or an (height, width) pair.
+    """
+    inputs = tensors("conv2d", x, w, *([] if b is None else [b]))
+    x, w = inputs[:2]
+    b = inputs[2] if b is not None else None
+    stride = as_pair("conv2d", "stride", stride, 1)
+    padding = as_pair("conv2d", "padding", padding, 0)
+    _check_conv_inputs(x, w, b, padding)
+    n, c, h, wd = x.shape
+    c_out, _, kh, kw = w.shape
+    geometry = _Geometry(c, h, wd, kh, kw, stride, padding)
+    xp = get_array_module(x.data)
+    w2 = w.data.reshape(c_out, -1)
+    x_data = xp.ascontiguousarray(x.data)
+    out = xp.empty((n, c_out, geometry.out_h, geometry.out_w), dtype=x.data.dtype)
+    for lo, hi in _chunks(n, geometry):
+        out_cnhw = (w2 @ _im2col(x_data[lo:hi], geometry)).reshape(c_out, hi - lo, -1)
+        out_chunk = out[lo:hi].reshape(hi - lo, c_out, -1)
+        if b is None:
+            xp.copyto(out_chunk, out_cnhw.transpose(1, 0, 2))
+        else:
+            xp.add(out_cnhw.transpose(1, 0, 2), b.data.reshape(c_out, 1), out=out_chunk)
+
+    def vjp(g):
+        dx = xp.empty_like(x_data) if x.requires_grad else None
+        dw = xp.zeros_like(w2) if w.requires_grad else None
+        db = xp.zeros(c_out, dtype=g.dtype) if b is not None and b.requires_grad else None
+        for lo, hi in _chunks(n, geometry):
+            g2 = xp.ascontiguousarray(g[lo:hi].reshape(hi - lo, c_out, -1).transpose(1, 0, 2)).reshape(c_out, -1)
+            if dw is not None:
+                dw += g2 @ conj(_im2col(x_data[lo:hi], geometry)).T
+            if db is not None:
+                db += g2.sum(axis=1)  # the last axis: a fast reduction on CuPy too
+            if dx is not None:
+                _col2im(conj(w2).T @ g2, geometry, out=dx[lo:hi])
+        return (dx, None if dw is None else dw.reshape(w.shape)) + (() if b is None else (db,))
+    return record("conv2d", out, inputs, vjp)
+
+
+def _check_conv_inputs(x, w, b, padding) -> None:
+    """Raise, naming conv2d and the shapes, unless x, w and b make a valid convolution."""
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d: expected x of shape (N, C, H, W) and w of shape (Cout, C, kh, kw), "
+                         f"got x {x.shape} and w {w.shape}")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"conv2d: x {x.shape} has {x.shape[1]} channels but w {w.shape} expects {w.shape[1]}")
+    padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
+    if w.shape[2] > padded[0] or w.shape[3] > padded[1]:
+        raise ValueError(f"conv2d: kernel {w.shape[2:]} is larger than the padded input {padded} "
+                         f"(x {x.shape}, padding {padding})")
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"conv2d: bias of shape {b.shape} does not match w {w.shape}; expected ({w.shape[0]},)")
+    for t, label in ((w, "w"), (b, "b")):
+        if t is not None and t.dtype != x.dtype:
+            raise TypeError(f"conv2d: x is {x.dtype} but {label} is {t.dtype}; cast them to one dtype")
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"conv2d: expected floating-point tensors, got {x.dtype}")
+
+
+class _Geometry:
+    """Sizes of one convolution: channels, input and kernel size, stride, padding, output size."""
+
+    def __init__(self, channels, height, width, kh, kw, stride, padding):
+        self.channels, self.height, self.width, self.kh, self.kw = channels, height, width, kh, kw
+        self.stride, self.padding = stride, padding
+        self.out_h = output_size(height, kh, stride[0], padding[0])
+        self.out_w = output_size(width, kw, stride[1], padding[1])
+
+    def kernel_args(self, batch):
+        """The integer arguments of the CUDA kernels, in their order."""
+        return (batch, self.channels, self.height, self.width, self.out_h, self.out_w, self.kh, self.kw,
+                *self.stride, *self.padding)
+
+
+def _chunks(n: int, geometry: _Geometry):
+    """(lo, hi) ranges of the batch whose column matrices hold at most COLUMN_BUDGET elements."""
+    columns = geometry.channels * geometry.kh * geometry.kw * geometry.out_h * geometry.out_w
+    per_sample = max(columns, geometry.channels * geometry.height * geometry.width)
+    if per_sample > _INT32_LIMIT:
+        raise ValueError(f"conv2d: one sample needs {per_sample} elements of input or columns, "
+                         f"more than 32-bit indexing allows; use smaller images or fewer channels")
+    step = max(1, COLUMN_BUDGET // per_sample)
+    return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+
+def _im2col(x, geometry: _Geometry):
+    """The columns of contiguous NCHW ``x``: shape (C*kh*kw, N*Ho*Wo), layout (C, kh, kw, N, Ho, Wo)."""
+    g = geometry
+    xp = get_array_module(x)
+    n = x.shape[0]
+    if xp is not np:
+        col = xp.empty((g.channels * g.kh * g.kw, n * g.out_h * g.out_w), dtype=x.dtype)
+        return _im2col_kernel()(x, *g.kernel_args(n), col)
+    (sh, sw), (ph, pw) = g.stride, g.padding
+    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    col = np.empty((g.channels, g.kh, g.kw, n, g.out_h, g.out_w), dtype=x.dtype)
+    for i in range(g.kh):
+        for j in range(g.kw):
+            window = x_pad[:, :, i:i + sh * g.out_h:sh, j:j + sw * g.out_w:sw]
+            col[:, i, j] = window.transpose(1, 0, 2, 3)
+    return col.reshape(g.channels * g.kh * g.kw, -1)
+
+
+def _col2im(col, geometry: _Geometry, out):
+    """Adjoint of im2col: add every column entry back to the input pixel it was copied from."""
+    g = geometry
+    xp = get_array_module(col)
+    n = out.shape[0]
+    if xp is not np:
+        _col2im_kernel()(xp.ascontiguousarray(col), *g.kernel_args(n), out)
+        return out
+    (sh, sw), (ph, pw) = g.stride, g.padding
+    col = col.reshape(g.channels, g.kh, g.kw, n, g.out_h, g.out_w)
+    x_pad = np.zeros((n, g.channels, g.height + 2 * ph, g.width + 2 * pw), dtype=col.dtype)
+    for i in range(g.kh):
+        for j in range(g.kw):
+            x_pad[:, :, i:i + sh * g.out_h:sh, j:j + sw * g.out_w:sw] += col[:, i, j].transpose(1, 0, 2, 3)
+    out[...] = x_pad[:, :, ph:ph + g.height, pw:pw + g.width]
+    return out
+
+
+# ---- CUDA kernels (CuPy only) -----------------------------------------------------------------
+# One thread per output element; `i` (CuPy's 64-bit element index) is cast to int once, and all
+# index arithmetic is 32-bit, which is about 3x faster. Sizes are checked by _chunks.
+_KERNEL_PARAMS = ("int32 batch, int32 channels, int32 height, int32 width, int32 out_h, int32 out_w, "
+                  "int32 k_h, int32 k_w, int32 stride_h, int32 stride_w, int32 pad_h, int32 pad_w")
+
+IM2COL_SOURCE = """
+    int k = (int)i;                        // col index, layout (C, kh, kw, N, Ho, Wo)
+    const int q = k % out_w;   k /= out_w;
+    const int p = k % out_h;   k /= out_h;
+    const int n = k % batch;   k /= batch;
+    const int dj = k % k_w;    k /= k_w;
+    const int di = k % k_h;
+    const int c = k / k_h;
+    const int y = p * stride_h - pad_h + di;
+    const int x_ = q * stride_w - pad_w + dj;
+    col = (y >= 0 && y < height && x_ >= 0 && x_ < width)
+        ? x[((n * channels + c) * height + y) * width + x_] : (T)0;
+"""
+
+COL2IM_SOURCE = """
+    int k = (int)i;                        // dx index, layout (N, C, H, W)
+    const int x_ = k % width;   k /= width;
+    const int y = k % height;   k /= height;
+    const int c = k % channels;
+    const int n = k / channels;
+    T total = (T)0;
+    for (int di = 0; di < k_h; ++di) {
+        const int ys = y + pad_h - di;     // = p * stride_h for the output row p that saw this pixel
+        if (ys < 0 || ys % stride_h != 0) continue;
+        const int p = ys / stride_h;
+        if (p >= out_h) continue;
+        for (int dj = 0; dj < k_w; ++dj) {
+            const int xs = x_ + pad_w - dj;
+            if (xs < 0 || xs % stride_w != 0) continue;
+            const int q = xs / stride_w;
+            if (q >= out_w) continue;
+            total += col[((((c * k_h + di) * k_w + dj) * batch + n) * out_h + p) * out_w + q];
+        }
+    }
+    dx = total;
+"""
+
+
+@functools.cache
+def _im2col_kernel():
+    import cupy
+    return cupy.ElementwiseKernel("raw T x, " + _KERNEL_PARAMS, "T col", IM2COL_SOURCE, "minifb_im2col")
+
+
+@functools.cache
+def _col2im_kernel():
+    import cupy
+    return cupy.ElementwiseKernel("raw T col, " + _KERNEL_PARAMS, "T dx", COL2IM_SOURCE, "minifb_col2im")

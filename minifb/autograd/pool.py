@@ -1,0 +1,126 @@
+"""2-D pooling of NCHW tensors: max, average, and adaptive average.
+
+max_pool2d and avg_pool2d visit the kh*kw offsets of the window in turn; at each offset the
+strided view ``x[:, :, i::sh, j::sw]`` holds that offset's value for every output pixel at once,
+so there is no loop over pixels and the same code runs on NumPy and CuPy. Their VJPs add the
+gradient back through the same views, one offset at a time, so overlapping windows accumulate.
+
+adaptive_avg_pool2d is linear and separable: with A_h (Ho, H) and A_w (Wo, W) averaging over
+PyTorch's bins (start = floor(i H / Ho), end = ceil((i + 1) H / Ho)), out = A_h x A_w^T per
+channel, one matrix product with M = kron(A_h, A_w) on the flattened image; its VJP is g M.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..backend import get_array_module
+from .conv import as_pair, output_size
+from .function import record, tensors
+
+
+def max_pool2d(x, kernel, stride=None):
+    """out[n, c, p, q] = max over the window at (p sh, q sw) of x[n, c];  the gradient goes to the
+    window's largest element (the first one, in row-major order, when several are equal).
+
+    ``kernel`` and ``stride`` (default: ``kernel``) are an int or an (height, width) pair.
+    """
+    (x,) = tensors("max_pool2d", x)
+    windows = _Windows("max_pool2d", x, kernel, stride)
+    xp = get_array_module(x.data)
+    offset_type = np.min_scalar_type(windows.kernel[0] * windows.kernel[1] - 1)  # uint8 for small windows
+    out = argmax = None
+    for k, view in enumerate(windows.views(x.data)):
+        if out is None:
+            out, argmax = view.copy(), xp.zeros(view.shape, dtype=offset_type)
+        else:
+            larger = view > out  # strictly: on ties the earlier offset keeps the gradient
+            out = xp.where(larger, view, out)
+            argmax = xp.where(larger, offset_type.type(k), argmax)
+
+    def vjp(g):
+        dx = xp.zeros_like(x.data, dtype=g.dtype)
+        for k, view in enumerate(windows.views(dx)):
+            view += xp.where(argmax == k, g, 0)
+        return (dx,)
+    return record("max_pool2d", out, (x,), vjp)
+
+
+def avg_pool2d(x, kernel, stride=None):
+    """out[n, c, p, q] = mean over the window at (p sh, q sw) of x[n, c];  every element of a window
+    gets g / (kh kw).  ``kernel`` and ``stride`` (default: ``kernel``) are an int or a pair.
+    """
+    (x,) = tensors("avg_pool2d", x)
+    windows = _Windows("avg_pool2d", x, kernel, stride)
+    xp = get_array_module(x.data)
+    scale = 1.0 / (windows.kernel[0] * windows.kernel[1])
+    out = None
+    for view in windows.views(x.data):
+        out = view.copy() if out is None else out + view  # out + view: avoids writing into x
+    out *= scale
+
+    def vjp(g):
+        dx = xp.zeros_like(x.data, dtype=g.dtype)
+        share = g * scale
+        for view in windows.views(dx):
+            view += share
+        return (dx,)
+    return record("avg_pool2d", out, (x,), vjp)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average over a (Ho, Wo) grid of bins that cover the image (``output_size`` = 1: global average).
+
+    Bins along an axis of length H: [floor(i H / Ho), ceil((i + 1) H / Ho)) for i < Ho, as in
+    PyTorch.  out = x_flat M^T with M = kron(A_h, A_w);  dL/dx = g_flat M.
+    """
+    (x,) = tensors("adaptive_avg_pool2d", x)
+    _check_image("adaptive_avg_pool2d", x)
+    out_h, out_w = as_pair("adaptive_avg_pool2d", "output_size", output_size, 1)
+    n, c, h, w = x.shape
+    xp = get_array_module(x.data)
+    averaging = np.kron(_bin_averages(h, out_h), _bin_averages(w, out_w))  # (Ho*Wo, H*W)
+    averaging = xp.asarray(averaging, dtype=x.data.real.dtype)
+    out = (x.data.reshape(n * c, h * w) @ averaging.T).reshape(n, c, out_h, out_w)
+
+    def vjp(g):
+        return ((g.reshape(n * c, out_h * out_w) @ averaging).reshape(x.shape),)
+    return record("adaptive_avg_pool2d", out, (x,), vjp)
+
+
+def _bin_averages(size: int, bins: int) -> np.ndarray:
+    """(bins, size) matrix whose row i averages PyTorch's adaptive-pooling bin i."""
+    matrix = np.zeros((bins, size))
+    for i in range(bins):
+        start, end = (i * size) // bins, math.ceil((i + 1) * size / bins)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def _check_image(name: str, x) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected x of shape (N, C, H, W), got {x.shape}")
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"{name}: expected a floating-point tensor, got {x.dtype}")
+
+
+class _Windows:
+    """The pooling windows of one call: kernel, stride, output size, and the strided views."""
+
+    def __init__(self, name, x, kernel, stride):
+        _check_image(name, x)
+        self.kernel = as_pair(name, "kernel", kernel, 1)
+        self.stride = self.kernel if stride is None else as_pair(name, "stride", stride, 1)
+        if self.kernel[0] > x.shape[2] or self.kernel[1] > x.shape[3]:
+            raise ValueError(f"{name}: kernel {self.kernel} is larger than the input's {tuple(x.shape[2:])} "
+                             f"(x {x.shape})")
+        self.out_h = output_size(x.shape[2], self.kernel[0], self.stride[0], 0)
+        self.out_w = output_size(x.shape[3], self.kernel[1], self.stride[1], 0)
+
+    def views(self, a):
+        """For each offset (i, j) of the window, row-major: a[:, :, i + p sh, j + q sw] over (p, q)."""
+        (sh, sw), (kh, kw) = self.stride, self.kernel
+        for i in range(kh):
+            for j in range(kw):
+                yield a[:, :, i:i + sh * (self.out_h - 1) + 1:sh, j:j + sw * (self.out_w - 1) + 1:sw]
