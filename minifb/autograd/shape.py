@@ -174,7 +174,9 @@ def split(x, sections, axis=0):
 def pad(x, pad_width, value=0.0):
     """Constant padding, ``pad_width`` as in ``numpy.pad`` ((before, after) per axis);  the VJP crops."""
     (x,) = tensors("pad", x)
-    pw = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2)) if x.ndim else np.zeros((0, 2), int)
+    if x.ndim == 0:
+        return x  # a 0-d tensor has no axis to pad
+    pw = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))
     if (pw < 0).any():
         raise ValueError(f"pad: negative pad widths {pad_width} (use slicing to crop)")
     xp = get_array_module(x.data)

@@ -23,8 +23,9 @@ class Tensor:
             device = backend.device_of(data) if _is_array(data) else backend.get_default_device()
         xp = backend.xp_for(device)
         if not _is_array(data):
+            python_data = not isinstance(data, np.generic)  # a NumPy scalar keeps its dtype
             data = np.asarray(data)
-            if dtype is None and data.dtype == np.float64:
+            if python_data and dtype is None and data.dtype == np.float64:
                 data = data.astype(np.float32)  # Python floats make float32 tensors, as in training
         if backend.device_of(data) != device:
             data = backend.to_device(data, device)

@@ -97,7 +97,7 @@ def erf(a):
         import cupyx.scipy.special
         return cupyx.scipy.special.erf(a)
     if a.dtype == np.float64:
-        return np.frompyfunc(math.erf, 1, 1)(a).astype(np.float64)
+        return np.asarray(np.frompyfunc(math.erf, 1, 1)(a), dtype=np.float64)
     s, z = np.sign(a), np.abs(a)
     t = 1 / (1 + 0.3275911 * z)
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))

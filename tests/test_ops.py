@@ -1,0 +1,352 @@
+"""Every differentiable op, from one table: gradients against finite differences, forward against NumPy.
+
+Each entry of ``OPS`` draws its inputs with hypothesis (shapes with broadcasting, size 1, 0-d,
+odd lengths; values kept away from the points where the op has a kink) and returns three things:
+the float64 input arrays, the minifb function of tensors, and the same function written with
+NumPy. Two tests run over the whole table on every backend:
+
+- ``test_gradient``: ``gradcheck`` (central differences in float64, every element of small inputs);
+- ``test_forward``: minifb's value equals NumPy's, in float64 and in float32 (which stays float32).
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minifb as mf
+from minifb.autograd import gradcheck
+
+# The fixtures give each example a fresh device name and seed, which is what we want here.
+given_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
+nonscalar_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
+
+
+def pair_of_shapes(data):
+    """Two shapes that broadcast together (either may be 0-d or have size-1 axes)."""
+    return data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3)).input_shapes
+
+
+def uniform(data, shape, low=-2.0, high=2.0):
+    """Values from a generator seeded by hypothesis (fast to draw, and hypothesis can still shrink the seed)."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    return rng.uniform(low, high, size=shape)
+
+
+def away_from(x, kinks, gap=0.05):
+    """Move values that lie within ``gap`` of a kink to exactly ``gap`` from it (outside the step of gradcheck)."""
+    for k in kinks:
+        near = np.abs(x - k) < gap
+        x = np.where(near, k + gap * np.where(x >= k, 1.0, -1.0), x)
+    return x
+
+
+def distinct(data, shape):
+    """Values at least 0.1 apart from each other (no ties in max/min)."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    size = math.prod(shape)
+    return (rng.permutation(size) * 0.1 - size * 0.05).reshape(shape)
+
+
+def on_grid(data, shape, odd):
+    """Multiples of 0.2 with an even (odd=False) or odd (odd=True) factor: two such arrays never tie."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    return (2 * rng.integers(-5, 5, size=shape) + odd) * 0.2
+
+
+def axis_args(data, ndim):
+    """An axis for a reduction: None, one axis (maybe negative) or a tuple of axes; and keepdims."""
+    choices = [st.none()]
+    if ndim:
+        choices.append(st.integers(-ndim, ndim - 1))
+        choices.append(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True).map(tuple))
+    return data.draw(st.one_of(*choices), label="axis"), data.draw(st.booleans(), label="keepdims")
+
+
+def gelu_reference(x, approximate):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return x * 0.5 * (1 + np.vectorize(math.erf, otypes=[float])(x / math.sqrt(2)))
+
+
+def logsumexp_reference(x, axis, keepdims):
+    return np.log(np.exp(x).sum(axis=axis, keepdims=keepdims))
+
+
+def log_softmax_reference(x, axis):
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+# ---- the table: name -> draw(data) -> (input arrays, minifb function, numpy function) ------------------
+
+def binary(mf_op, np_op, positive_b=False, positive_a=False):
+    def draw(data):
+        sa, sb = pair_of_shapes(data)
+        a = uniform(data, sa, 0.5, 2.0) if positive_a else uniform(data, sa)
+        b = uniform(data, sb)
+        if positive_b:
+            b = np.sign(b + (b == 0)) * (0.5 + np.abs(b) / 2)  # |b| in [0.5, 1.5]: away from 0
+        return (a, b), mf_op, np_op
+    return draw
+
+
+def unary(mf_op, np_op, low=-2.0, high=2.0, kinks=()):
+    def draw(data):
+        return (away_from(uniform(data, data.draw(shapes), low, high), kinks),), mf_op, np_op
+    return draw
+
+
+def choose(mf_op, np_op):
+    def draw(data):
+        sa, sb = pair_of_shapes(data)
+        return (on_grid(data, sa, odd=False), on_grid(data, sb, odd=True)), mf_op, np_op
+    return draw
+
+
+def draw_where(data):
+    sc, sa = pair_of_shapes(data)
+    sb = data.draw(st.sampled_from([(), sa, sc]), label="shape of b")
+    cond = uniform(data, sc) > 0
+    return (uniform(data, sa), uniform(data, sb)), lambda a, b: mf.where(cond, a, b), lambda a, b: np.where(cond, a, b)
+
+
+def draw_clip(data):
+    x = away_from(uniform(data, data.draw(shapes)), (-0.5, 0.5))
+    low, high = data.draw(st.sampled_from([(-0.5, 0.5), (None, 0.5), (-0.5, None)]), label="bounds")
+    return (x,), lambda t: mf.clip(t, low, high), lambda a: np.clip(a, low, high)
+
+
+def reduction(name):
+    def draw(data):
+        shape = data.draw(shapes)
+        axis, keepdims = axis_args(data, len(shape))
+        x = distinct(data, shape) if name in ("max", "min") else uniform(data, shape)
+        mf_op = getattr(mf, name)
+        np_op = logsumexp_reference if name == "logsumexp" else getattr(np, name)
+        return (x,), lambda t: mf_op(t, axis=axis, keepdims=keepdims), lambda a: np_op(a, axis=axis, keepdims=keepdims)
+    return draw
+
+
+def draw_var(data):
+    shape = data.draw(nonscalar_shapes)
+    axis, keepdims = axis_args(data, len(shape))
+    n = math.prod(shape) if axis is None else math.prod(shape[a] for a in np.atleast_1d(axis))
+    ddof = data.draw(st.integers(0, min(1, n - 1)), label="ddof")
+    return ((uniform(data, shape),), lambda t: mf.var(t, axis=axis, keepdims=keepdims, ddof=ddof),
+            lambda a: np.var(a, axis=axis, keepdims=keepdims, ddof=ddof))
+
+
+def draw_reshape(data):
+    shape = data.draw(shapes)
+    new = data.draw(st.permutations(list(shape) + [1]), label="new shape")
+    if new and data.draw(st.booleans(), label="use -1"):
+        new[0] = -1
+    return (uniform(data, shape),), lambda t: mf.reshape(t, new), lambda a: a.reshape(new)
+
+
+def draw_transpose(data):
+    shape = data.draw(shapes)
+    axes = data.draw(st.none() | st.permutations(range(len(shape))), label="axes")
+    return (uniform(data, shape),), lambda t: mf.transpose(t, axes), lambda a: np.transpose(a, axes)
+
+
+def draw_expand(data):
+    target = data.draw(shapes)
+    shape = tuple(data.draw(st.sampled_from([s, 1]), label="source side") for s in target)
+    shape = shape[data.draw(st.integers(0, len(shape)), label="dropped leading axes"):]
+    return (uniform(data, shape),), lambda t: mf.expand(t, target), lambda a: np.broadcast_to(a, target)
+
+
+def draw_squeeze(data):
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=2))
+    ones = [i for i, s in enumerate(shape) if s == 1]
+    axis = data.draw(st.none() | st.sampled_from(ones) if ones else st.none(), label="axis")
+    return (uniform(data, shape),), lambda t: mf.squeeze(t, axis), lambda a: np.squeeze(a, axis)
+
+
+def draw_unsqueeze(data):
+    shape = data.draw(shapes)
+    axis = data.draw(st.integers(-len(shape) - 1, len(shape)), label="axis")
+    return (uniform(data, shape),), lambda t: mf.unsqueeze(t, axis), lambda a: np.expand_dims(a, axis)
+
+
+def draw_flatten(data):
+    shape = data.draw(nonscalar_shapes)
+    start = data.draw(st.integers(0, len(shape) - 1), label="start")
+    end = data.draw(st.integers(start, len(shape) - 1), label="end")
+    new = shape[:start] + (-1,) + shape[end + 1:]
+    return (uniform(data, shape),), lambda t: mf.flatten(t, start, end), lambda a: a.reshape(new)
+
+
+def draw_getitem_slices(data):
+    shape = data.draw(nonscalar_shapes)
+    index = tuple(
+        data.draw(st.one_of(st.integers(-s, s - 1), st.slices(s), st.just(Ellipsis) if i == 0 else st.slices(s)),
+                  label=f"index on axis {i}") for i, s in enumerate(shape))
+    return (uniform(data, shape),), lambda t: t[index], lambda a: a[index]
+
+
+def draw_getitem_int_array(data):
+    shape = data.draw(nonscalar_shapes)
+    axis = data.draw(st.integers(0, len(shape) - 1), label="axis")
+    n = shape[axis]
+    picks = np.array(data.draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=6), label="indices"))
+    picks = np.concatenate([picks, picks[:1]])  # at least one index repeats: its gradients must add up
+    index = (slice(None),) * axis + (picks,)
+    return (uniform(data, shape),), lambda t: t[index], lambda a: a[index]
+
+
+def draw_getitem_mask(data):
+    shape = data.draw(nonscalar_shapes)
+    mask = uniform(data, shape) > 0
+    return (uniform(data, shape),), lambda t: t[mask], lambda a: a[mask]
+
+
+def draw_concatenate(data):
+    base = data.draw(nonscalar_shapes)
+    axis = data.draw(st.integers(-len(base), len(base) - 1), label="axis")
+    lengths = data.draw(st.lists(st.integers(1, 3), min_size=1, max_size=3), label="lengths")
+    arrays = tuple(uniform(data, base[:axis % len(base)] + (n,) + base[axis % len(base) + 1:]) for n in lengths)
+    return arrays, lambda *t: mf.concatenate(t, axis), lambda *a: np.concatenate(a, axis)
+
+
+def draw_stack(data):
+    shape = data.draw(shapes)
+    axis = data.draw(st.integers(-len(shape) - 1, len(shape)), label="axis")
+    arrays = tuple(uniform(data, shape) for _ in range(data.draw(st.integers(1, 3), label="count")))
+    return arrays, lambda *t: mf.stack(t, axis), lambda *a: np.stack(a, axis)
+
+
+def draw_split(data):
+    shape = data.draw(nonscalar_shapes)
+    axis = data.draw(st.integers(0, len(shape) - 1), label="axis")
+    n = shape[axis]
+    sections = data.draw(st.one_of(st.sampled_from([d for d in range(1, n + 1) if n % d == 0]),
+                                   st.lists(st.integers(0, n), max_size=3).map(sorted)), label="sections")
+    # The pieces are concatenated back after a different scale each, so every piece's gradient counts.
+    def mf_split(t):
+        return mf.concatenate([p * (k + 1) for k, p in enumerate(mf.split(t, sections, axis))], axis)
+
+    def np_split(a):
+        return np.concatenate([p * (k + 1) for k, p in enumerate(np.split(a, sections, axis))], axis)
+    return (uniform(data, shape),), mf_split, np_split
+
+
+def draw_pad(data):
+    shape = data.draw(shapes)
+    widths = [tuple(data.draw(st.lists(st.integers(0, 2), min_size=2, max_size=2), label="widths")) for _ in shape]
+    value = data.draw(st.sampled_from([0.0, 1.5]), label="value")
+    return ((uniform(data, shape),), lambda t: mf.pad(t, widths, value),
+            lambda a: np.pad(a, widths, mode="constant", constant_values=value) if a.ndim else a)
+
+
+def draw_matmul(data):
+    n, k, m = (data.draw(st.integers(1, 4), label=s) for s in "nkm")
+    kind = data.draw(st.sampled_from(["vec@vec", "vec@mat", "mat@vec", "mat@mat", "batched"]), label="kind")
+    if kind == "batched":
+        ba, bb = pair_of_shapes(data)
+        sa, sb = ba + (n, k), bb + (k, m)
+        sb = sb if data.draw(st.booleans(), label="matrix b") else (k,)
+    else:
+        sa = (k,) if kind.startswith("vec") else (n, k)
+        sb = (k,) if kind.endswith("vec") else (k, m)
+    return (uniform(data, sa), uniform(data, sb)), mf.matmul, np.matmul
+
+
+def draw_softmax(name):
+    def draw(data):
+        shape = data.draw(nonscalar_shapes)
+        axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
+        mf_op = getattr(mf, name)
+        np_op = (lambda a: np.exp(log_softmax_reference(a, axis))) if name == "softmax" else \
+            (lambda a: log_softmax_reference(a, axis))
+        return (uniform(data, shape, -4, 4),), lambda t: mf_op(t, axis), np_op
+    return draw
+
+
+def draw_cross_entropy(data):
+    n, c = data.draw(st.integers(1, 5), label="N"), data.draw(st.integers(1, 5), label="C")
+    labels = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n), label="labels"))
+    eps = data.draw(st.sampled_from([0.0, 0.1]), label="label_smoothing")
+    reduction = data.draw(st.sampled_from(["mean", "sum", "none"]), label="reduction")
+
+    def reference(logits):
+        logp = log_softmax_reference(logits, 1)
+        target = (1 - eps) * np.eye(c)[labels] + eps / c
+        per_example = -(target * logp).sum(axis=1)
+        return {"mean": per_example.mean(), "sum": per_example.sum(), "none": per_example}[reduction]
+    return ((uniform(data, (n, c), -3, 3),),
+            lambda t: mf.cross_entropy(t, labels, label_smoothing=eps, reduction=reduction), reference)
+
+
+OPS = {
+    "add": binary(mf.add, np.add),
+    "sub": binary(mf.sub, np.subtract),
+    "mul": binary(mf.mul, np.multiply),
+    "div": binary(mf.div, np.divide, positive_b=True),
+    "neg": unary(mf.neg, np.negative),
+    "pow": binary(mf.pow, np.power, positive_a=True),
+    "pow scalar exponent": unary(lambda t: t ** 3, lambda a: a ** 3),
+    "exp": unary(mf.exp, np.exp),
+    "log": unary(mf.log, np.log, 0.2, 3.0),
+    "sqrt": unary(mf.sqrt, np.sqrt, 0.2, 3.0),
+    "tanh": unary(mf.tanh, np.tanh),
+    "sigmoid": unary(mf.sigmoid, lambda a: 1 / (1 + np.exp(-a)), -6, 6),
+    "relu": unary(mf.relu, lambda a: np.maximum(a, 0), kinks=(0,)),
+    "gelu": unary(mf.gelu, lambda a: gelu_reference(a, "none"), -4, 4),
+    "gelu tanh": unary(lambda t: mf.gelu(t, approximate="tanh"), lambda a: gelu_reference(a, "tanh"), -4, 4),
+    "abs": unary(mf.abs, np.abs, kinks=(0,)),
+    "maximum": choose(mf.maximum, np.maximum),
+    "minimum": choose(mf.minimum, np.minimum),
+    "where": draw_where,
+    "clip": draw_clip,
+    "sum": reduction("sum"),
+    "mean": reduction("mean"),
+    "max": reduction("max"),
+    "min": reduction("min"),
+    "logsumexp": reduction("logsumexp"),
+    "var": draw_var,
+    "reshape": draw_reshape,
+    "transpose": draw_transpose,
+    "expand": draw_expand,
+    "squeeze": draw_squeeze,
+    "unsqueeze": draw_unsqueeze,
+    "flatten": draw_flatten,
+    "getitem slices": draw_getitem_slices,
+    "getitem int array": draw_getitem_int_array,
+    "getitem mask": draw_getitem_mask,
+    "concatenate": draw_concatenate,
+    "stack": draw_stack,
+    "split": draw_split,
+    "pad": draw_pad,
+    "matmul": draw_matmul,
+    "softmax": draw_softmax("softmax"),
+    "log_softmax": draw_softmax("log_softmax"),
+    "cross_entropy": draw_cross_entropy,
+}
+
+
+@pytest.mark.parametrize("name", OPS)
+@given_settings
+@given(data=st.data())
+def test_gradient(name, device, data):
+    arrays, f, _ = OPS[name](data)
+    assert gradcheck(f, *(mf.tensor(a, device=device) for a in arrays))
+
+
+@pytest.mark.parametrize("name", OPS)
+@given_settings
+@given(data=st.data())
+def test_forward(name, device, data):
+    arrays, f, reference = OPS[name](data)
+    expected = reference(*arrays)
+    for dtype, rtol, atol in ((np.float64, 1e-12, 1e-12), (np.float32, 1e-5, 1e-6)):
+        out = f(*(mf.tensor(a.astype(dtype), device=device) for a in arrays))
+        assert out.device == device
+        assert out.dtype == dtype, f"{name}: {dtype.__name__} inputs gave {out.dtype}"
+        np.testing.assert_allclose(out.numpy(), expected, rtol=rtol, atol=atol)
