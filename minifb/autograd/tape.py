@@ -127,18 +127,25 @@ def backward(root, grad, retain_graph: bool = False) -> None:
         return
     if node.released:
         raise RuntimeError(_FREED.format(node.name))
-    accumulate(root, grad)
     used = []
-    for ref in reversed(_tape):
-        n = ref()
-        if n is None or n.grad is None:
-            continue  # not on the path to root (or already garbage)
-        grads = n.vjp(n.grad)
-        n.grad = None
-        for x, g in zip(n.inputs, grads):
-            if x.requires_grad:
-                accumulate(x, g)
-        used.append(n)
+    try:
+        accumulate(root, grad)
+        for ref in reversed(_tape):
+            n = ref()
+            if n is None or n.grad is None:
+                continue  # not on the path to root (or already garbage)
+            grads = n.vjp(n.grad)
+            n.grad = None
+            for x, g in zip(n.inputs, grads):
+                if x.requires_grad:
+                    accumulate(x, g)
+            used.append(n)
+    except BaseException:
+        # Drop the half-propagated gradients, or the next backward would pick them up.
+        for ref in _tape:
+            if (n := ref()) is not None:
+                n.grad = None
+        raise
     if not retain_graph:
         for n in used:
             n.release()
