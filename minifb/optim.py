@@ -1,0 +1,316 @@
+"""Optimizers (SGD, Adam, AdamW), gradient clipping and learning-rate schedules.
+
+Optimizers work on raw arrays: ``step()`` reads each parameter's ``.grad`` and updates
+``p.data`` in place, outside the tape. The update rules are PyTorch's, step by step, so a run
+can be compared with a PyTorch run number for number. A parameter whose ``.grad`` is None is
+skipped (its state does not advance), as in PyTorch. A complex parameter is updated as the
+pair of real numbers (Re, Im), as PyTorch does (Adam's second moment is per component).
+
+``state_dict()`` is flat: hyper-parameters as Python scalars and per-parameter state under
+"<index>.<name>" (arrays as numpy), which is what a checkpoint stores.
+
+Schedules set ``optimizer.lr`` from a step count: call ``schedule.step()`` after each
+``optimizer.step()``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .autograd.tensor import Tensor
+from .backend import asnumpy, device_of, get_array_module, to_device
+
+
+def _real_view(a):
+    """A complex array as interleaved real numbers (the same memory), so (Re, Im) update separately."""
+    return a.view(a.real.dtype) if a.dtype.kind == "c" else a
+
+
+class Optimizer:
+    """What every optimizer shares: the parameter list, per-parameter state, zero_grad, state dicts."""
+
+    hyperparameters: tuple = ("lr",)
+
+    def __init__(self, params, lr: float):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Tensor) or not p.requires_grad:
+                raise TypeError(f"{type(self).__name__}: parameter {i} must be a Tensor with requires_grad=True, "
+                                f"got {type(p).__name__}")
+        if not lr >= 0:
+            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
+        self.lr = float(lr)
+        self.state = [{} for _ in self.params]  # per parameter: name -> array, and "step"
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        for p, state in zip(self.params, self.state):
+            if p.grad is not None:
+                if p.grad.shape != p.data.shape or device_of(p.grad) != device_of(p.data):
+                    raise ValueError(f"{type(self).__name__}.step: gradient of shape {tuple(p.grad.shape)} on "
+                                     f"{device_of(p.grad)} for a parameter of shape {p.shape} on {p.device}")
+                self._update(_real_view(p.data), _real_view(p.grad), state)
+
+    def _update(self, param, grad, state) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """{"type", hyper-parameters..., "<i>.<name>": array or int} with arrays as numpy copies."""
+        out = {"type": type(self).__name__}
+        out.update({name: getattr(self, name) for name in self.hyperparameters})
+        for i, state in enumerate(self.state):
+            for name, value in state.items():
+                out[f"{i}.{name}"] = asnumpy(value).copy() if hasattr(value, "shape") else value
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore from ``state_dict()``; checks type, parameter count and shapes before changing anything."""
+        name = type(self).__name__
+        if state.get("type") != name:
+            raise ValueError(f"{name}.load_state_dict: the state is from {state.get('type')!r}, not {name}")
+        per_param = [{} for _ in self.params]
+        for key, value in state.items():
+            index, dot, slot = key.partition(".")
+            if not dot:
+                continue
+            if not index.isdigit() or int(index) >= len(self.params):
+                raise ValueError(f"{name}.load_state_dict: key {key!r} names no parameter "
+                                 f"(this optimizer has {len(self.params)})")
+            p = self.params[int(index)]
+            if hasattr(value, "shape"):
+                want = _real_view(p.data).shape if value.dtype.kind != "c" and p.is_complex else p.shape
+                if tuple(value.shape) != tuple(want):
+                    raise ValueError(f"{name}.load_state_dict: key {key!r} has shape {tuple(value.shape)}, "
+                                     f"the parameter has shape {tuple(want)}")
+                value = to_device(np.array(value, dtype=_real_view(p.data).dtype), p.device)
+            per_param[int(index)][slot] = value
+        for hyper in self.hyperparameters:
+            value = state[hyper]
+            setattr(self, hyper, tuple(value) if isinstance(value, list) else value)
+        self.state = per_param
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay (PyTorch's rule).
+
+        g <- grad + weight_decay p
+        b <- g (first step), else momentum b + (1 - dampening) g
+        g <- g + momentum b (Nesterov) or b (plain momentum)
+        p <- p - lr g
+    """
+
+    hyperparameters = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        super().__init__(params, lr)
+        if momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum} and {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov needs momentum > 0 and dampening 0")
+        self.momentum, self.dampening = float(momentum), float(dampening)
+        self.weight_decay, self.nesterov = float(weight_decay), bool(nesterov)
+
+    def _update(self, param, grad, state):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.copy()
+            else:
+                buf *= self.momentum
+                buf += (1 - self.dampening) * grad
+            grad = grad + self.momentum * buf if self.nesterov else buf
+        param -= self.lr * grad
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) with PyTorch's rule; weight_decay is L2 added to the gradient.
+
+        g <- grad + weight_decay p;   t <- t + 1
+        m <- m + (1 - beta1)(g - m);  v <- beta2 v + (1 - beta2) g^2
+        p <- p - (lr / (1 - beta1^t)) m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    """
+
+    hyperparameters = ("lr", "betas", "eps", "weight_decay")
+    decoupled = False  # AdamW decays the weights directly instead
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        if eps < 0 or weight_decay < 0:
+            raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0, got {eps} and {weight_decay}")
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps, self.weight_decay = float(eps), float(weight_decay)
+
+    def _update(self, param, grad, state):
+        xp = get_array_module(param)
+        if not state:
+            state.update(step=0, exp_avg=xp.zeros_like(param), exp_avg_sq=xp.zeros_like(param))
+        state["step"] += 1
+        t, (beta1, beta2) = state["step"], self.betas
+        step_size = self.lr / (1 - beta1 ** t)
+        bias_correction2_sqrt = math.sqrt(1 - beta2 ** t)
+        decay = 1 - self.lr * self.weight_decay if self.decoupled else 1.0
+        l2 = 0.0 if self.decoupled else self.weight_decay
+        if xp is not np:
+            _adam_kernel()(grad, beta1, beta2, step_size, bias_correction2_sqrt, self.eps, decay, l2,
+                           param, state["exp_avg"], state["exp_avg_sq"])
+            return
+        if decay != 1.0:
+            param *= decay
+        if l2:
+            grad = grad + l2 * param
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m += (1 - beta1) * (grad - m)
+        v *= beta2
+        v += (1 - beta2) * grad * grad
+        param -= step_size * m / (np.sqrt(v) / bias_correction2_sqrt + self.eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019): p <- p (1 - lr weight_decay), then Adam."""
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+_ADAM_KERNEL = None
+
+
+def _adam_kernel():
+    """One fused CuPy kernel for the whole Adam/AdamW update of a parameter (built on first use)."""
+    global _ADAM_KERNEL
+    if _ADAM_KERNEL is None:
+        import cupy
+        _ADAM_KERNEL = cupy.ElementwiseKernel(
+            "T grad, T beta1, T beta2, T step_size, T bias_correction2_sqrt, T eps, T decay, T l2",
+            "T param, T m, T v",
+            """
+            param = param * decay;
+            T g = grad + l2 * param;
+            m = m + (1 - beta1) * (g - m);
+            v = beta2 * v + (1 - beta2) * g * g;
+            param = param - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps);
+            """,
+            "minifb_adam_update")
+    return _ADAM_KERNEL
+
+
+def clip_grad_norm(params, max_norm: float, eps: float = 1e-6):
+    """Scale all gradients together so that their joint L2 norm is at most ``max_norm`` (PyTorch's rule).
+
+    norm = sqrt(sum over parameters of sum |grad|^2);  grads *= min(1, max_norm / (norm + eps)).
+    Returns the norm before clipping as a 0-d array on the gradients' device (``float()`` reads it;
+    on the GPU that waits for the device, so read it only when you log it).
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return np.zeros((), np.float32)
+    xp = get_array_module(*grads)
+    total = xp.sqrt(sum(xp.vdot(g.ravel(), g.ravel()).real for g in grads))
+    scale = xp.minimum(max_norm / (total + eps), 1.0).astype(grads[0].real.dtype)
+    for g in grads:
+        g *= scale
+    return total
+
+
+class Schedule:
+    """A learning rate as a function of the step count; ``step()`` advances it and sets ``optimizer.lr``."""
+
+    def __init__(self, optimizer: Optimizer):
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.step_count = 0
+        optimizer.lr = self.lr_at(0)
+
+    def lr_at(self, step: int) -> float:
+        raise NotImplementedError
+
+    def get_lr(self) -> float:
+        """The learning rate for the current step."""
+        return self.lr_at(self.step_count)
+
+    def step(self) -> None:
+        self.step_count += 1
+        self.optimizer.lr = self.get_lr()
+
+    def state_dict(self) -> dict:
+        return {"type": type(self).__name__, "step_count": self.step_count, "base_lr": self.base_lr}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("type") != type(self).__name__:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is from {state.get('type')!r}")
+        self.step_count, self.base_lr = int(state["step_count"]), float(state["base_lr"])
+        self.optimizer.lr = self.get_lr()
+
+
+class CosineWarmup(Schedule):
+    """Linear warm-up, then cosine decay (Loshchilov & Hutter, 2017, without restarts).
+
+        step < warmup:   lr = base (step + 1) / warmup
+        otherwise:       lr = min_lr + (base - min_lr) (1 + cos(pi q)) / 2,  q = (step - warmup) / (total - warmup)
+    clipped to q = 1, so lr stays at min_lr after ``total_steps``.
+    """
+
+    def __init__(self, optimizer: Optimizer, warmup_steps: int, total_steps: int, min_lr: float = 0.0):
+        if not 0 <= warmup_steps < total_steps:
+            raise ValueError(f"CosineWarmup: need 0 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}")
+        self.warmup_steps, self.total_steps, self.min_lr = warmup_steps, total_steps, float(min_lr)
+        super().__init__(optimizer)
+
+    def lr_at(self, step):
+        if step < self.warmup_steps:
+            return self.base_lr * (step + 1) / self.warmup_steps
+        q = min((step - self.warmup_steps) / (self.total_steps - self.warmup_steps), 1.0)
+        return self.min_lr + (self.base_lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * q))
+
+
+class StepDecay(Schedule):
+    """lr = base gamma^(step // step_size) (PyTorch's StepLR)."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        if step_size < 1:
+            raise ValueError(f"StepDecay: step_size must be >= 1, got {step_size}")
+        self.step_size, self.gamma = step_size, float(gamma)
+        super().__init__(optimizer)
+
+    def lr_at(self, step):
+        return self.base_lr * self.gamma ** (step // self.step_size)
+
+
+class OneCycle(Schedule):
+    """The one-cycle policy (Smith & Topin, 2019) as PyTorch's OneCycleLR with cosine annealing.
+
+    From max_lr / div_factor up to max_lr over the first pct_start of the steps (reached at
+    step pct_start total - 1), then down to max_lr / (div_factor final_div_factor) at step
+    total - 1; each phase is cos-annealed: end + (start - end)(1 + cos(pi q)) / 2.
+    Momentum is not cycled.
+    """
+
+    def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int, pct_start: float = 0.3,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4):
+        if total_steps < 2 or not 0 < pct_start < 1:
+            raise ValueError(f"OneCycle: need total_steps >= 2 and 0 < pct_start < 1, got {total_steps} and {pct_start}")
+        self.max_lr, self.total_steps, self.pct_start = float(max_lr), total_steps, pct_start
+        self.initial_lr = self.max_lr / div_factor
+        self.final_lr = self.initial_lr / final_div_factor
+        super().__init__(optimizer)
+
+    def lr_at(self, step):
+        peak = self.pct_start * self.total_steps - 1
+        if step <= peak:
+            start, end, q = self.initial_lr, self.max_lr, step / peak if peak > 0 else 1.0
+        else:
+            start, end, q = self.max_lr, self.final_lr, min((step - peak) / (self.total_steps - 1 - peak), 1.0)
+        return end + (start - end) / 2 * (math.cos(math.pi * q) + 1)
