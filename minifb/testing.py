@@ -160,3 +160,59 @@ def compare(expected, actual: dict, rtol: float = 1e-5, atol: float = 1e-8, keys
     if not report.ok and raise_on_mismatch:
         raise MismatchError(str(report))
     return report
+
+
+# ---- moving weights between minifb and PyTorch -------------------------------------------------
+
+# minifb's MultiHeadSelfAttention against torch.nn.MultiheadAttention: the ``qkv`` Linear stacks
+# the Q, K and V projections as rows (3D, D), exactly PyTorch's in_proj_weight; ``proj`` is out_proj.
+ATTENTION_TO_TORCH = (("qkv.weight", "in_proj_weight"), ("qkv.bias", "in_proj_bias"),
+                      ("proj.weight", "out_proj.weight"), ("proj.bias", "out_proj.bias"))
+
+
+def torch_state_dict(state, renames=()) -> dict:
+    """minifb state (a Module or its ``state_dict()``) under PyTorch's names, as numpy arrays.
+
+    minifb names its weights as PyTorch does (dotted attribute paths, Linear and Conv2d weights
+    as (out, in, ...), BatchNorm's running_mean, running_var and num_batches_tracked), so an
+    equivalent PyTorch model with the same attribute names loads it unchanged:
+    ``torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in torch_state_dict(model).items()})``.
+    ``renames`` is a sequence of (minifb name, PyTorch name) pairs for modules named differently,
+    e.g. :data:`ATTENTION_TO_TORCH`: a key equal to the minifb name, or ending in '.' plus it, gets
+    that ending replaced ("blocks.0.attn.qkv.weight" -> "blocks.0.attn.in_proj_weight").
+    """
+    if hasattr(state, "state_dict"):
+        state = state.state_dict()
+    out = {}
+    for key, value in state.items():
+        name = key
+        for old, new in renames:
+            if name == old or name.endswith("." + old):
+                name = name[:len(name) - len(old)] + new
+                break
+        if name in out:
+            raise ValueError(f"torch_state_dict: renames {renames} map two names onto {name!r}")
+        out[name] = to_numpy(value)
+    return out
+
+
+def cast(module, dtype):
+    """Cast every floating-point parameter and buffer of ``module`` to ``dtype`` in place (float64
+    for tight comparisons); integer buffers (counters) stay. Gradients are dropped. Returns the module."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise ValueError(f"cast: expected a floating-point dtype, got {dtype}")
+    for p in module.parameters():
+        if p.data.dtype.kind == "f":
+            p.data = p.data.astype(dtype)
+        elif p.data.dtype.kind == "c":
+            p.data = p.data.astype(np.result_type(dtype, np.complex64))
+        p.grad = None
+    for path, b in list(module.named_buffers()):
+        if b.dtype.kind == "f":
+            *parents, name = path.split(".")
+            owner = module
+            for part in parents:
+                owner = getattr(owner, part)
+            setattr(owner, name, b.astype(dtype))
+    return module

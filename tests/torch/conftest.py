@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import minifb as mf
-from minifb.testing import MismatchError, compare_arrays, to_numpy
+from minifb.testing import MismatchError, cast, compare_arrays, to_numpy, torch_state_dict
 
 try:
     import torch
@@ -111,6 +111,39 @@ class TorchCheck:
             actual = m.grad if m.grad is not None else np.zeros(m.shape, m.dtype)
             self.close(f"{name} grad of input {k}", actual, expected, rtol, atol)
         return mf_outs, torch_outs
+
+    def module(self, mf_module, torch_module, *inputs, dtype="float64", training=False, renames=(),
+               rtol=None, atol=None, name="module", forward=None):
+        """Copy the minifb module's weights into the PyTorch module (names mapped by ``renames``),
+        run both on the inputs in ``dtype``, and compare outputs, input gradients, every
+        parameter's gradient and the buffers afterwards (running statistics).
+
+        ``forward(module, *inputs)`` calls a module (default ``module(*inputs)``).
+        """
+        forward = forward or (lambda m, *xs: m(*xs))
+        cast(mf_module, dtype).to(self.device).train(training)
+        torch_module.to(device=self.torch_device, dtype=getattr(torch, dtype)).train(training)
+        torch_module.load_state_dict({k: torch.from_numpy(v) for k, v in torch_state_dict(mf_module, renames).items()})
+        floating = [np.asarray(x).astype(dtype) if np.asarray(x).dtype.kind == "f" else np.asarray(x) for x in inputs]
+        mf_in = [self.mf(x) for x in floating]
+        torch_in = [self.torch(x) for x in floating]
+        mf_out, torch_out = forward(mf_module, *mf_in), forward(torch_module, *torch_in)
+        self.close(f"{name} output", mf_out, torch_out, rtol, atol)
+        self.backward([mf_out], [torch_out])
+        for k, (m, t) in enumerate(zip(mf_in, torch_in)):
+            if t.requires_grad:
+                self.close(f"{name} grad of input {k}", m.grad, t.grad, rtol, atol)
+        torch_params = dict(torch_module.named_parameters())
+        mf_names = torch_state_dict({n: p.data for n, p in mf_module.named_parameters()}, renames)
+        assert sorted(mf_names) == sorted(torch_params), f"{name}: parameters {sorted(mf_names)} vs {sorted(torch_params)}"
+        for (mf_name, p), torch_name in zip(mf_module.named_parameters(), mf_names):
+            expected = torch_params[torch_name].grad
+            self.close(f"{name} grad of {mf_name}", p.grad, expected if expected is not None else
+                       torch.zeros_like(torch_params[torch_name]), rtol, atol)
+        torch_buffers = dict(torch_module.named_buffers())
+        for buffer_name, value in torch_state_dict(dict(mf_module.named_buffers()), renames).items():
+            self.close(f"{name} buffer {buffer_name}", value, torch_buffers[buffer_name], rtol, atol)
+        return mf_out, torch_out
 
 
 @pytest.fixture

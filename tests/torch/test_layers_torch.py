@@ -1,0 +1,99 @@
+"""minifb.layers against torch.nn: outputs, input gradients, parameter gradients and buffers.
+
+The minifb layer is built first (its own initialisation), its state dict is copied into the
+PyTorch layer (names map one to one, see minifb.testing.torch_state_dict), and both run on the
+same input, in float64 (~1e-8 relative) and float32 (~1e-4).
+"""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import minifb.layers as L
+from minifb.testing import ATTENTION_TO_TORCH
+from torch_models import TorchMLP, TorchSelfAttention
+
+DTYPES = ["float64", "float32"]
+
+
+def normal(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear(bias, dtype, check):
+    check.module(L.Linear(5, 3, bias=bias), nn.Linear(5, 3, bias=bias), normal(2, 4, 5), dtype=dtype, name="Linear")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_embedding_with_repeated_indices(dtype, check):
+    indices = np.array([[1, 3, 1], [0, 3, 3]])
+    check.module(L.Embedding(5, 4), nn.Embedding(5, 4), indices, dtype=dtype, name="Embedding")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mlp(dtype, check):
+    check.module(L.MLP(6, 10, dropout=0.1), TorchMLP(6, 10, dropout=0.1), normal(2, 3, 6), dtype=dtype, name="MLP")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_norm(dtype, check):
+    mf_norm = L.LayerNorm(6)
+    rng = np.random.default_rng(1)
+    mf_norm.weight.data[...] = rng.standard_normal(6)  # away from the initial 1 and 0
+    mf_norm.bias.data[...] = rng.standard_normal(6)
+    check.module(mf_norm, nn.LayerNorm(6), normal(2, 3, 6) * 3 + 1, dtype=dtype, name="LayerNorm")
+
+
+BATCH_NORMS = [("BatchNorm1d-2d", L.BatchNorm1d, nn.BatchNorm1d, (8, 3)),
+               ("BatchNorm1d-3d", L.BatchNorm1d, nn.BatchNorm1d, (4, 3, 5)),
+               ("BatchNorm2d", L.BatchNorm2d, nn.BatchNorm2d, (4, 3, 5, 2))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("case", BATCH_NORMS, ids=[c[0] for c in BATCH_NORMS])
+def test_batch_norm(case, training, dtype, check):
+    """Training: batch statistics, running statistics updated (compared afterwards); eval: the running ones."""
+    name, mf_layer, torch_layer, shape = case
+    mf_norm = mf_layer(3)
+    rng = np.random.default_rng(2)
+    mf_norm.weight.data[...] = rng.standard_normal(3)
+    mf_norm.bias.data[...] = rng.standard_normal(3)
+    mf_norm.running_mean[...] = rng.standard_normal(3)
+    mf_norm.running_var[...] = rng.uniform(0.5, 2.0, 3)
+    check.module(mf_norm, torch_layer(3), normal(*shape) * 2 + 0.5, dtype=dtype, training=training, name=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_self_attention_against_torch_multihead_attention(dtype, check):
+    check.module(L.MultiHeadSelfAttention(12, 3, dropout=0.1), TorchSelfAttention(12, 3, dropout=0.1),
+                 normal(2, 5, 12), dtype=dtype, renames=ATTENTION_TO_TORCH, name="MultiHeadSelfAttention")
+
+
+def test_self_attention_against_a_functional_reference(check):
+    """The same attention written out with torch.nn.functional.scaled_dot_product_attention."""
+    class Reference(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv, self.proj = nn.Linear(8, 24), nn.Linear(8, 8)
+
+        def forward(self, x):
+            b, n, d = x.shape
+            q, k, v = self.qkv(x).reshape(b, n, 3, 2, 4).permute(2, 0, 3, 1, 4)
+            out = nn.functional.scaled_dot_product_attention(q, k, v)
+            return self.proj(out.transpose(1, 2).reshape(b, n, d))
+
+    check.module(L.MultiHeadSelfAttention(8, 2), Reference(), normal(3, 4, 8), name="attention (functional)")
+
+
+ACTIVATIONS = [("ReLU", L.ReLU(), nn.ReLU()), ("GELU", L.GELU(), nn.GELU()),
+               ("GELU-tanh", L.GELU("tanh"), nn.GELU("tanh")), ("Identity", L.Identity(), nn.Identity()),
+               ("Flatten", L.Flatten(), nn.Flatten()), ("Dropout-eval", L.Dropout(0.5), nn.Dropout(0.5))]
+
+
+@pytest.mark.parametrize("case", ACTIVATIONS, ids=[c[0] for c in ACTIVATIONS])
+def test_parameter_free_layers(case, check):
+    name, mf_layer, torch_layer = case
+    check.module(mf_layer, torch_layer, normal(2, 3, 4), name=name)
