@@ -43,7 +43,8 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be (N, C), got shape {logits.shape}")
     if y.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: labels must be integers, got dtype {y.dtype}")
+        raise TypeError(f"cross_entropy: labels must be integers (class indices), got {y.dtype} labels of shape "
+                        f"{tuple(y.shape)} for logits of shape {logits.shape}")
     if y.shape != logits.shape[:1]:
         raise ValueError(f"cross_entropy: labels of shape {tuple(y.shape)} do not match logits of shape {logits.shape}")
     if reduction not in ("mean", "sum", "none"):
@@ -52,7 +53,8 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing}")
     n, c = logits.shape
     if n and (int(y.min()) < 0 or int(y.max()) >= c):
-        raise ValueError(f"cross_entropy: labels must be in [0, {c}), got values from {int(y.min())} to {int(y.max())}")
+        raise ValueError(f"cross_entropy: labels must be in [0, {c}) for logits of shape {logits.shape}, "
+                         f"got values from {int(y.min())} to {int(y.max())}")
     logp = _log_softmax_array(logits.data, 1)
     rows = xp.arange(n)
     picked = logp[rows, y]

@@ -31,7 +31,8 @@ class Tensor:
             data = backend.to_device(data, device)
         data = xp.asarray(data, dtype=dtype)
         if requires_grad and data.dtype.kind not in "fc":
-            raise TypeError(f"Tensor: requires_grad needs a floating or complex dtype, got {data.dtype}")
+            raise TypeError(f"Tensor: requires_grad needs a floating or complex dtype, got {data.dtype} "
+                            f"(shape {tuple(data.shape)}); convert with dtype=np.float32 first")
         self.data = data
         self.requires_grad = bool(requires_grad)
         self.grad = None
@@ -91,7 +92,7 @@ class Tensor:
         if not self.is_leaf:
             raise RuntimeError("requires_grad_: only leaf tensors can change requires_grad; use detach() first")
         if flag and self.data.dtype.kind not in "fc":
-            raise TypeError(f"requires_grad_: needs a floating or complex dtype, got {self.dtype}")
+            raise TypeError(f"requires_grad_: needs a floating or complex dtype, got {self.dtype} (shape {self.shape})")
         self.requires_grad = bool(flag)
         return self
 
