@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Convolution speed and CNN training memory: minifb against PyTorch (cuDNN) in the same run.
+
+    PYTHONPATH=. python benchmarks/layers.py [--json PATH]     # GPU: minifb on CuPy
+    PYTHONPATH=. python benchmarks/layers.py --quick           # CPU smoke run, small shapes
+
+1. conv2d forward + backward (input, weight and bias gradients), 3x3, padding 1, Cout = C, for
+   (C, HxW) in (64, 32x32), (128, 16x16), (256, 8x8) and batch 128 and 512: the median time of a
+   step over >= 20 steps after warm-up, synchronizing after each step, float32, TF32 off on both
+   sides. The forward pass alone is timed too. The ratio is minifb time / PyTorch time.
+2. Peak GPU memory of one training step (forward, cross-entropy, backward, Adam) of the CIFAR CNN
+   (DESIGN.md) at batch 512: the high-water mark of the bytes in use in CuPy's memory pool (a
+   memory hook follows every allocation and release) against torch.cuda.max_memory_allocated.
+   Both count everything alive during the step (weights, Adam state, the batch, activations).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import minifb
+from minifb import backend, models, optim
+from minifb.autograd import conv2d
+
+CONV_SHAPES = ((64, 32), (128, 16), (256, 8))  # (channels, image side)
+
+
+def median_ms(step, sync, warmup: int, steps: int) -> float:
+    """Median wall time of ``step()`` in milliseconds, synchronizing the device after each one."""
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+# ---- 1. conv2d ----------------------------------------------------------------------------------
+
+def minifb_conv_steps(batch: int, channels: int, side: int, device: str):
+    """(forward step, forward + backward step) of one 3x3 convolution on minifb."""
+    rng = np.random.default_rng(0)
+    xp = backend.xp_for(device)
+    x, w, b = (minifb.tensor(xp.asarray(rng.standard_normal(shape, dtype=np.float32)), requires_grad=True)
+               for shape in ((batch, channels, side, side), (channels, channels, 3, 3), (channels,)))
+    g = xp.asarray(rng.standard_normal((batch, channels, side, side), dtype=np.float32))
+
+    def forward():
+        with minifb.no_grad():
+            conv2d(x, w, b, padding=1)
+
+    def forward_backward():
+        x.grad = w.grad = b.grad = None
+        conv2d(x, w, b, padding=1).backward(g)
+    return forward, forward_backward
+
+
+def torch_conv_steps(batch: int, channels: int, side: int, device: str):
+    import torch
+    x = torch.randn(batch, channels, side, side, device=device, requires_grad=True)
+    conv = torch.nn.Conv2d(channels, channels, 3, padding=1).to(device)
+    g = torch.randn(batch, channels, side, side, device=device)
+
+    def forward():
+        with torch.no_grad():
+            conv(x)
+
+    def forward_backward():
+        x.grad = None
+        conv.zero_grad(set_to_none=True)
+        conv(x).backward(g)
+    return forward, forward_backward
+
+
+def bench_conv(batches, device, have_torch, warmup, steps):
+    sync_torch = _torch_sync(device)
+    print(f"\nconv2d 3x3, padding 1, Cout = C, float32, TF32 off; median of {steps} steps after {warmup} warm-up")
+    print(f"{'batch':>5} {'C':>4} {'HxW':>6} | {'fwd ms':>8} {'torch':>8} {'ratio':>6} | "
+          f"{'fwd+bwd ms':>10} {'torch':>8} {'ratio':>6}")
+    rows = []
+    for batch in batches:
+        for channels, side in CONV_SHAPES:
+            ours = [median_ms(s, backend.synchronize, warmup, steps)
+                    for s in minifb_conv_steps(batch, channels, side, device)]
+            theirs = ([median_ms(s, sync_torch, warmup, steps) for s in torch_conv_steps(batch, channels, side, device)]
+                      if have_torch else [None, None])
+            ratios = [a / b if b else None for a, b in zip(ours, theirs)]
+            rows.append({"batch": batch, "channels": channels, "side": side,
+                         "forward_ms": ours[0], "torch_forward_ms": theirs[0], "forward_ratio": ratios[0],
+                         "step_ms": ours[1], "torch_step_ms": theirs[1], "step_ratio": ratios[1]})
+            print(f"{batch:5d} {channels:4d} {side:3d}x{side:<2d} | {ours[0]:8.3f} {_fmt(theirs[0], 8, 3)} "
+                  f"{_fmt(ratios[0], 6, 2)} | {ours[1]:10.3f} {_fmt(theirs[1], 8, 3)} {_fmt(ratios[1], 6, 2)}",
+                  flush=True)
+    return rows
+
+
+# ---- 2. memory of a CNN training step ------------------------------------------------------------
+
+def torch_cnn():
+    from torch import nn
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(8192, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 10))
+
+
+def minifb_cnn_peak_bytes(batch: int) -> tuple[int, int]:
+    """(peak bytes in use during one training step, bytes in use before it), on CuPy."""
+    import cupy
+
+    minifb.seed(0)
+    model = models.create("cnn").to("cuda").train()
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    x = minifb.tensor(cupy.asarray(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)))
+    y = cupy.asarray(rng.integers(0, 10, batch))
+
+    def step():
+        loss = models.training_loss(model, model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    step()  # the first step creates Adam's state, as in PyTorch's warm-up below
+    backend.synchronize()
+    with peak_pool_hook() as peak:
+        step()
+        backend.synchronize()
+    return peak.peak, peak.start
+
+
+def torch_cnn_peak_bytes(batch: int) -> tuple[int, int]:
+    import torch
+    torch.manual_seed(0)
+    model = torch_cnn().cuda().train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(batch, 3, 32, 32, device="cuda")
+    y = torch.randint(0, 10, (batch,), device="cuda")
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    step()
+    torch.cuda.synchronize()
+    start = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated(), start
+
+
+def peak_pool_hook():
+    """A CuPy memory hook that records the high-water mark of the bytes in use in the memory pool."""
+    import cupy
+
+    class PeakPoolBytes(cupy.cuda.MemoryHook):
+        """High-water mark of the bytes in use in CuPy's memory pool while the hook is active."""
+        name = "PeakPoolBytes"
+
+        def __enter__(self):
+            self.start = self.current = self.peak = cupy.get_default_memory_pool().used_bytes()
+            return super().__enter__()
+
+        def malloc_postprocess(self, **kwargs):
+            self.current += kwargs["mem_size"]
+            self.peak = max(self.peak, self.current)
+
+        def free_postprocess(self, **kwargs):
+            self.current -= kwargs["mem_size"]
+    return PeakPoolBytes()
+
+
+def bench_memory(batch: int, have_torch: bool) -> dict:
+    ours, ours_start = minifb_cnn_peak_bytes(batch)
+    theirs, theirs_start = torch_cnn_peak_bytes(batch) if have_torch else (None, None)
+    mib = 2.0**20
+    ratio = ours / theirs if theirs else None
+    print(f"\nCIFAR CNN training step (Adam), batch {batch}, float32: peak GPU memory in use")
+    print(f"  minifb  {ours / mib:9.1f} MiB   (before the step {ours_start / mib:8.1f} MiB)")
+    if theirs:
+        print(f"  torch   {theirs / mib:9.1f} MiB   (before the step {theirs_start / mib:8.1f} MiB)")
+        print(f"  ratio   {ratio:9.2f}   (target <= 2)")
+    return {"batch": batch, "minifb_peak_bytes": ours, "minifb_before_bytes": ours_start,
+            "torch_peak_bytes": theirs, "torch_before_bytes": theirs_start, "ratio": ratio}
+
+
+# ---- environment and main ---------------------------------------------------------------------------
+
+def _torch_sync(device: str):
+    if device == "cuda":
+        import torch
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def _fmt(value, width: int, digits: int) -> str:
+    return f"{value:{width}.{digits}f}" if value is not None else f"{'n/a':>{width}}"
+
+
+def environment(device: str) -> dict:
+    info = {"python": platform.python_version(), "numpy": np.__version__, "minifb": minifb.__version__}
+    if device == "cuda":
+        import cupy
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+        info.update(device=name.decode() if isinstance(name, bytes) else name, cupy=cupy.__version__,
+                    cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
+    else:
+        info["device"] = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+    try:
+        import torch
+        info["torch"] = torch.__version__
+        info["cudnn"] = torch.backends.cudnn.version() if device == "cuda" else None
+        info["cudnn_benchmark"] = torch.backends.cudnn.benchmark
+    except ImportError:
+        info["torch"] = None
+    return info
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CPU smoke run: batch 8, 3 steps, no memory part")
+    parser.add_argument("--device", default=None, help="cuda (default) or cpu (default with --quick)")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=None, help="conv batches (default 128 512)")
+    parser.add_argument("--memory-batch", type=int, default=512, help="batch of the CNN memory measurement")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 20, 3 with --quick)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5, 1 with --quick)")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    device = args.device or ("cpu" if args.quick else "cuda")
+    backend.check_device(device)
+    batches = args.batch_sizes or ([8] if args.quick else [128, 512])
+    steps = args.steps or (3 if args.quick else 20)
+    warmup = args.warmup or (1 if args.quick else 5)
+    if device == "cuda":
+        backend.set_tf32(False)
+    try:
+        import torch
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        have_torch = True
+    except ImportError:
+        have_torch = False
+        print("PyTorch is not installed: timing minifb only", file=sys.stderr)
+    env = environment(device)
+    print(json.dumps(env))
+    results = {"environment": env, "steps": steps, "warmup": warmup,
+               "conv2d": bench_conv(batches, device, have_torch, warmup, steps)}
+    if device == "cuda":
+        results["cnn_memory"] = bench_memory(args.memory_batch, have_torch)
+    if args.json:
+        partial = args.json + ".part"
+        with open(partial, "w") as f:
+            json.dump(results, f, indent=2)
+        os.replace(partial, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
