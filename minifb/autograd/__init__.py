@@ -20,3 +20,6 @@ from .dropout import dropout
 from .normalization import batch_norm, layer_norm
 from .conv import conv2d
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from .spectral import fft, fft2, fftshift, ifft, ifft2, ifftshift, irfft, irfft2, rfft, rfft2
+from .wavelet import haar_dwt, haar_dwt2, haar_idwt, haar_idwt2, haar_wavedec, haar_wavedec2, haar_waverec, haar_waverec2
+from .complex_activation import mod_gelu, mod_relu

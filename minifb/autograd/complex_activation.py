@@ -1,0 +1,69 @@
+"""Activations of complex tensors that act on the magnitude and keep the phase, as FFTNet applies
+them to its filtered spectrum.
+
+Both have the form ``out = s(r) z`` with r = |z| and a real gain s:
+
+    mod_relu:  s = ReLU(r + b) / max(r, eps)    (modReLU, Arjovsky, Shah & Bengio, 2016, eq. 8)
+    mod_gelu:  s = GELU(r) / max(r, eps)        (GELU of the magnitude; Hendrycks & Gimpel, 2016)
+
+The floor eps keeps the phase z / max(r, eps) finite at z = 0. Gradient (PyTorch's convention,
+z.grad = dL/dRe z + i dL/dIm z), from dout = s dz + z s'(r) dr and dr = Re(conj(z) dz) / r:
+
+    dL/dz = g s + s'(r) Re(conj(g) z) z / r          dL/db = Re(conj(g) z) ds/db
+
+with, for m = max(r, eps):  ds/dr = (f'(r) - [r > eps] s) / m  for s = f(r) / m.
+A real z works too (its phase is its sign).
+"""
+from __future__ import annotations
+
+import math
+
+from ..backend import get_array_module
+from .function import broadcast_shape, record, tensors, unbroadcast
+from .unary import erf
+
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+def mod_relu(z, b, eps=1e-3):
+    """modReLU: ReLU(|z| + b) z / max(|z|, eps), with a real bias b broadcast against z."""
+    z, b = tensors("mod_relu", z, b)
+    if b.is_complex:
+        raise TypeError(f"mod_relu: the bias b must be real, got {b.dtype} of shape {b.shape}")
+    broadcast_shape("mod_relu", z.shape, b.shape)
+    xp = get_array_module(z.data)
+    r = xp.abs(z.data)
+    shifted = r + b.data
+    active = shifted > 0
+    m = xp.maximum(r, eps)
+    gain = xp.where(active, shifted, 0) / m
+    dgain_dr = (active - (r > eps) * gain) / m
+    return _record_gain("mod_relu", z, b, r, gain, dgain_dr, active / m)
+
+
+def mod_gelu(z, eps=1e-3):
+    """GELU of the magnitude with the phase kept: GELU(|z|) z / max(|z|, eps) (exact GELU, r Phi(r))."""
+    (z,) = tensors("mod_gelu", z)
+    xp = get_array_module(z.data)
+    r = xp.abs(z.data)
+    cdf = 0.5 * (1 + erf(r * (1 / math.sqrt(2))))
+    m = xp.maximum(r, eps)
+    gain = r * cdf / m
+    dgelu = cdf + r * _INV_SQRT_2PI * xp.exp(-0.5 * r * r)
+    return _record_gain("mod_gelu", z, None, r, gain, (dgelu - (r > eps) * gain) / m, None)
+
+
+def _record_gain(name, z, b, r, gain, dgain_dr, dgain_db):
+    """Record out = gain * z with the VJPs of the module docstring (b and dgain_db may be None)."""
+    xp = get_array_module(z.data)
+    out = (gain * z.data).astype(z.dtype, copy=False)
+    inputs = (z,) if b is None else (z, b)
+
+    def vjp(g):
+        along = (g.conj() * z.data).real  # Re(conj(g) z)
+        grad_z = g * gain + (dgain_dr * along / xp.where(r == 0, 1, r)) * z.data
+        grads = (unbroadcast(grad_z, z.shape),)
+        if b is not None:
+            grads += (unbroadcast(along * dgain_db, b.shape),)
+        return grads
+    return record(name, out, inputs, vjp)

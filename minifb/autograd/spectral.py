@@ -1,0 +1,171 @@
+"""The FFT family with exact gradients: fft, ifft, rfft, irfft (one axis), their two-axis forms
+fft2, ifft2, rfft2, irfft2, and fftshift, ifftshift. They call ``xp.fft`` (numpy.fft / cupy.fft).
+
+Notation (Cooley & Tukey; NumPy's conventions): the unnormalised DFT of length N is
+``(F x)_k = sum_j x_j exp(-2 pi i jk/N)`` and ``F^H`` (its adjoint) has ``exp(+2 pi i jk/N)``.
+``norm`` scales the forward transforms by 1 ("backward"), 1/sqrt(N) ("ortho") or 1/N ("forward"),
+and the inverse ones by the reciprocal role (1/N, 1/sqrt(N), 1). ``n`` (or ``s``) first crops or
+zero-pads the input along the transformed axes.
+
+Gradients follow PyTorch's convention (z.grad = dL/dRe z + i dL/dIm z), so the gradient of a
+complex-linear map is its adjoint applied to g. Three facts give every VJP:
+
+- the adjoint of ``c F`` is ``c F^H``, i.e. the opposite transform with the *dual* norm
+  (backward <-> forward, ortho stays): fft's VJP is ifft(g, dual norm), ifft's is fft(g, dual);
+- the adjoint of cropping to n is zero-padding back, and of zero-padding is cropping (``_fit``);
+- a real transform keeps only the N//2+1 bins k <= N/2. irfft rebuilds the others by Hermitian
+  symmetry (X_{N-k} = conj X_k), so ``irfft(X)_j = c Re sum_k v_k X_k exp(2 pi i jk/N)`` with
+  v = 1 at DC (and at Nyquist when N is even) and v = 2 elsewhere. Hence
+  irfft's VJP is ``v * rfft(g)`` (dual norm) and rfft's VJP, ``Re(c F^H (g zero-padded to N))``,
+  is ``irfft(g / v)`` (dual norm). For norm="backward" these are DESIGN.md's ``N ifft(g)``,
+  ``Re N ifft(g padded)`` and ``rfft(g)/N`` with weight 2 off DC and Nyquist.
+
+The transformed axes are moved to the end first: cuFFT wants contiguous last axes, and its plan
+cache then sees the same shapes every step.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import get_array_module
+from .function import normalize_axis, record, tensors
+
+_NORMS = ("backward", "ortho", "forward")
+_DUAL_NORM = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
+
+
+def fft(x, n=None, axis=-1, norm="backward"):
+    """X_k = c sum_j x_j exp(-2 pi i jk/n) along ``axis`` (x cropped or zero-padded to n);  VJP: ifft(g), dual norm."""
+    return _transform("fft", x, None if n is None else (n,), (axis,), norm)
+
+
+def ifft(x, n=None, axis=-1, norm="backward"):
+    """x_j = c sum_k X_k exp(+2 pi i jk/n) along ``axis``;  VJP: fft(g), dual norm."""
+    return _transform("ifft", x, None if n is None else (n,), (axis,), norm)
+
+
+def rfft(x, n=None, axis=-1, norm="backward"):
+    """The n//2+1 bins k <= n/2 of fft of a real x;  VJP: irfft(g / v, n), dual norm (v: module docstring)."""
+    return _transform("rfft", x, None if n is None else (n,), (axis,), norm)
+
+
+def irfft(x, n=None, axis=-1, norm="backward"):
+    """The real signal of length n (default 2(m-1)) whose rfft is x (m bins, cropped or zero-padded to
+    n//2+1; the imaginary parts of DC and, for even n, Nyquist are ignored);  VJP: v * rfft(g), dual norm.
+    A real x is taken as complex with zero imaginary part."""
+    return _transform("irfft", x, None if n is None else (n,), (axis,), norm)
+
+
+def fft2(x, s=None, axes=(-2, -1), norm="backward"):
+    """fft over two axes (a separable product of one-axis DFTs);  VJP: ifft2(g), dual norm."""
+    return _transform("fft2", x, s, axes, norm)
+
+
+def ifft2(x, s=None, axes=(-2, -1), norm="backward"):
+    """ifft over two axes;  VJP: fft2(g), dual norm."""
+    return _transform("ifft2", x, s, axes, norm)
+
+
+def rfft2(x, s=None, axes=(-2, -1), norm="backward"):
+    """rfft along axes[1], then fft along axes[0];  VJP: irfft2(g / v), dual norm."""
+    return _transform("rfft2", x, s, axes, norm)
+
+
+def irfft2(x, s=None, axes=(-2, -1), norm="backward"):
+    """ifft along axes[0], then irfft along axes[1] (s: output lengths);  VJP: v * rfft2(g), dual norm."""
+    return _transform("irfft2", x, s, axes, norm)
+
+
+def fftshift(x, axes=None):
+    """Roll the zero frequency to the centre (all axes by default);  VJP: ifftshift(g), the inverse roll."""
+    return _shift("fftshift", x, axes)
+
+
+def ifftshift(x, axes=None):
+    """The inverse of fftshift;  VJP: fftshift(g)."""
+    return _shift("ifftshift", x, axes)
+
+
+def _transform(name, x, s, axes, norm):
+    """Check the arguments, move ``axes`` to the end, transform, move back, and record the VJP."""
+    (x,) = tensors(name, x)
+    kind = name.rstrip("2")
+    if norm not in _NORMS:
+        raise ValueError(f"{name}: norm must be one of {_NORMS}, got {norm!r}")
+    axes = tuple(normalize_axis(name, a, x.ndim) for a in axes)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{name}: axes {axes} repeat an axis")
+    if kind == "rfft" and x.is_complex:
+        raise TypeError(f"{name}: needs a real input, got {x.dtype} of shape {x.shape}; use fft for complex signals")
+    in_lengths = tuple(x.shape[a] for a in axes)
+    if s is None:  # irfft's default output length is 2(m-1): the even signal that filled m bins
+        s = in_lengths[:-1] + (2 * (in_lengths[-1] - 1),) if kind == "irfft" else in_lengths
+    s = tuple(s)
+    if len(s) != len(axes) or not all(isinstance(k, (int, np.integer)) and k >= 1 for k in s):
+        what = "n" if len(axes) == 1 else "s"
+        raise ValueError(f"{name}: {what} must give {len(axes)} length(s) >= 1, got {s[0] if what == 'n' else s} "
+                         f"(input of shape {x.shape}, {x.dtype}, axes {axes})")
+    s = tuple(int(k) for k in s)
+
+    xp = get_array_module(x.data)
+    real = np.result_type(x.dtype, np.float32) if x.dtype.kind != "c" else x.data.real.dtype
+    cplx = np.result_type(real, np.complex64)  # float32 -> complex64 on both backends
+    last = tuple(range(x.ndim - len(axes), x.ndim))
+    a = xp.moveaxis(x.data, axes, last)
+    if kind == "fft":
+        out = xp.fft.fftn(a, s, last, norm).astype(cplx, copy=False)
+        vjp = lambda g: xp.fft.ifftn(g, None, last, _DUAL_NORM[norm])
+    elif kind == "ifft":
+        out = xp.fft.ifftn(a, s, last, norm).astype(cplx, copy=False)
+        vjp = lambda g: xp.fft.fftn(g, None, last, _DUAL_NORM[norm])
+    elif kind == "rfft":
+        out = xp.fft.rfftn(a, s, last, norm).astype(cplx, copy=False)
+        vjp = lambda g: _irfftn(xp, _weight_bins(g, s[-1], 0.5), s, last, _DUAL_NORM[norm])
+    else:
+        out = _irfftn(xp, a, s, last, norm).astype(real, copy=False)
+        vjp = lambda g: _weight_bins(xp.fft.rfftn(g, None, last, _DUAL_NORM[norm]), s[-1], 2.0)
+
+    def backward(g):
+        g = vjp(xp.moveaxis(g, axes, last))
+        return (xp.moveaxis(_fit(xp, g, in_lengths), last, axes),)
+    return record(name, xp.moveaxis(out, last, axes), (x,), backward)
+
+
+def _irfftn(xp, a, s, last, norm):
+    """irfft over the last axes as ifft over all but the last, then irfft along the last.
+
+    cuFFT's multi-axis C2R transform assumes a fully Hermitian input; spelling it out keeps
+    NumPy's meaning on both backends for any input (gradients are not Hermitian).
+    """
+    if len(last) > 1:
+        a = xp.fft.ifftn(a, s[:-1], last[:-1], norm)
+    return xp.fft.irfft(a, s[-1], last[-1], norm)
+
+
+def _weight_bins(g, n, inner):
+    """g with its bins along the last axis scaled by ``inner``, except DC and (n even) Nyquist, kept as they are."""
+    out = g * inner
+    out[..., 0] = g[..., 0]
+    if n % 2 == 0:
+        out[..., -1] = g[..., -1]
+    return out
+
+
+def _fit(xp, a, lengths):
+    """Crop or zero-pad the last len(lengths) axes of ``a`` to ``lengths`` (the adjoint of the reverse)."""
+    k = len(lengths)
+    if a.shape[a.ndim - k:] == lengths:
+        return a
+    out = xp.zeros(a.shape[:a.ndim - k] + lengths, dtype=a.dtype)
+    common = (Ellipsis,) + tuple(slice(0, min(p, q)) for p, q in zip(a.shape[a.ndim - k:], lengths))
+    out[common] = a[common]
+    return out
+
+
+def _shift(name, x, axes):
+    (x,) = tensors(name, x)
+    if axes is not None:
+        axes = tuple(normalize_axis(name, a, x.ndim) for a in ((axes,) if isinstance(axes, (int, np.integer)) else axes))
+    xp = get_array_module(x.data)
+    forward, inverse = (xp.fft.fftshift, xp.fft.ifftshift) if name == "fftshift" else (xp.fft.ifftshift, xp.fft.fftshift)
+    return record(name, forward(x.data, axes), (x,), lambda g: (inverse(g, axes),))
