@@ -33,7 +33,7 @@ from ..backend import get_array_module
 from .function import conj, record, tensors
 
 COLUMN_BUDGET = 2**26  # elements of one chunk's column matrix (256 MiB in float32)
-_INT32_LIMIT = 2**31 - 1
+INT32_LIMIT = 2**31 - 1
 
 
 def as_pair(name: str, what: str, value, minimum: int) -> tuple[int, int]:
@@ -132,7 +132,7 @@ def _chunks(n: int, geometry: _Geometry):
     """(lo, hi) ranges of the batch whose column matrices hold at most COLUMN_BUDGET elements."""
     columns = geometry.channels * geometry.kh * geometry.kw * geometry.out_h * geometry.out_w
     per_sample = max(columns, geometry.channels * geometry.height * geometry.width)
-    if per_sample > _INT32_LIMIT:
+    if per_sample > INT32_LIMIT:
         raise ValueError(f"conv2d: one sample needs {per_sample} elements of input or columns, "
                          f"more than 32-bit indexing allows; use smaller images or fewer channels")
     step = max(1, COLUMN_BUDGET // per_sample)

@@ -4,6 +4,8 @@ max_pool2d and avg_pool2d visit the kh*kw offsets of the window in turn; at each
 strided view ``x[:, :, i::sh, j::sw]`` holds that offset's value for every output pixel at once,
 so there is no loop over pixels and the same code runs on NumPy and CuPy. Their VJPs add the
 gradient back through the same views, one offset at a time, so overlapping windows accumulate.
+On CuPy, max pooling runs as two kernels instead (the maximum and its offset in one pass; the
+gradient as a gather over the windows that contain each pixel).
 
 adaptive_avg_pool2d is linear and separable: with A_h (Ho, H) and A_w (Wo, W) averaging over
 PyTorch's bins (start = floor(i H / Ho), end = ceil((i + 1) H / Ho)), out = A_h x A_w^T per
@@ -11,12 +13,13 @@ channel, one matrix product with M = kron(A_h, A_w) on the flattened image; its 
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from ..backend import get_array_module
-from .conv import as_pair, output_size
+from .conv import INT32_LIMIT, as_pair, output_size
 from .function import record, tensors
 
 
@@ -29,22 +32,51 @@ def max_pool2d(x, kernel, stride=None):
     (x,) = tensors("max_pool2d", x)
     windows = _Windows("max_pool2d", x, kernel, stride)
     xp = get_array_module(x.data)
-    offset_type = np.min_scalar_type(windows.kernel[0] * windows.kernel[1] - 1)  # uint8 for small windows
+    x_data = xp.ascontiguousarray(x.data)
+    if xp is not np and x.size <= INT32_LIMIT:  # the kernels index in 32 bits
+        forward, backward = _max_pool_cuda, _max_pool_backward_cuda
+    else:
+        forward, backward = _max_pool_views, _max_pool_backward_views
+    out, argmax = forward(x_data, windows)
+    return record("max_pool2d", out, (x,), lambda g: (backward(g, argmax, windows, x_data),))
+
+
+def _max_pool_views(x, windows):
+    """Maximum and the offset k = i kw + j of the first maximum of each window, offset by offset."""
+    xp = get_array_module(x)
     out = argmax = None
-    for k, view in enumerate(windows.views(x.data)):
+    for k, view in enumerate(windows.views(x)):
         if out is None:
-            out, argmax = view.copy(), xp.zeros(view.shape, dtype=offset_type)
+            out, argmax = view.copy(), xp.zeros(view.shape, dtype=windows.offset_type)
         else:
             larger = view > out  # strictly: on ties the earlier offset keeps the gradient
             out = xp.where(larger, view, out)
-            argmax = xp.where(larger, offset_type.type(k), argmax)
+            argmax = xp.where(larger, windows.offset_type.type(k), argmax)
+    return out, argmax
 
-    def vjp(g):
-        dx = xp.zeros_like(x.data, dtype=g.dtype)
-        for k, view in enumerate(windows.views(dx)):
-            view += xp.where(argmax == k, g, 0)
-        return (dx,)
-    return record("max_pool2d", out, (x,), vjp)
+
+def _max_pool_backward_views(g, argmax, windows, x):
+    """Each output's gradient, added to the input at its window's argmax, offset by offset."""
+    xp = get_array_module(g)
+    dx = xp.zeros_like(x, dtype=g.dtype)
+    for k, view in enumerate(windows.views(dx)):
+        view += xp.where(argmax == k, g, 0)
+    return dx
+
+
+def _max_pool_cuda(x, windows):
+    xp = get_array_module(x)
+    shape = x.shape[:2] + (windows.out_h, windows.out_w)
+    out, argmax = xp.empty(shape, dtype=x.dtype), xp.empty(shape, dtype=windows.offset_type)
+    _max_pool_forward_kernel()(x, *windows.kernel_args(), out, argmax)
+    return out, argmax
+
+
+def _max_pool_backward_cuda(g, argmax, windows, x):
+    xp = get_array_module(g)
+    dx = xp.empty_like(x, dtype=g.dtype)
+    _max_pool_backward_kernel()(xp.ascontiguousarray(g), argmax, *windows.kernel_args(), dx)
+    return dx
 
 
 def avg_pool2d(x, kernel, stride=None):
@@ -115,8 +147,14 @@ class _Windows:
         if self.kernel[0] > x.shape[2] or self.kernel[1] > x.shape[3]:
             raise ValueError(f"{name}: kernel {self.kernel} is larger than the input's {tuple(x.shape[2:])} "
                              f"(x {x.shape})")
-        self.out_h = output_size(x.shape[2], self.kernel[0], self.stride[0], 0)
-        self.out_w = output_size(x.shape[3], self.kernel[1], self.stride[1], 0)
+        self.height, self.width = x.shape[2:]
+        self.out_h = output_size(self.height, self.kernel[0], self.stride[0], 0)
+        self.out_w = output_size(self.width, self.kernel[1], self.stride[1], 0)
+        self.offset_type = np.min_scalar_type(self.kernel[0] * self.kernel[1] - 1)  # uint8 for small windows
+
+    def kernel_args(self):
+        """The integer arguments of the CUDA kernels, in their order."""
+        return (self.height, self.width, self.out_h, self.out_w, *self.kernel, *self.stride)
 
     def views(self, a):
         """For each offset (i, j) of the window, row-major: a[:, :, i + p sh, j + q sw] over (p, q)."""
@@ -124,3 +162,65 @@ class _Windows:
         for i in range(kh):
             for j in range(kw):
                 yield a[:, :, i:i + sh * (self.out_h - 1) + 1:sh, j:j + sw * (self.out_w - 1) + 1:sw]
+
+
+# ---- CUDA kernels (CuPy only) -----------------------------------------------------------------
+# One thread per output (forward) or per input pixel (backward, a gather: no atomics); 32-bit
+# index arithmetic, as in conv.py.
+_KERNEL_PARAMS = ("int32 height, int32 width, int32 out_h, int32 out_w, int32 k_h, int32 k_w, "
+                  "int32 stride_h, int32 stride_w")
+
+MAX_POOL_FORWARD_SOURCE = """
+    int k = (int)i;                        // output index, layout (N, C, Ho, Wo)
+    const int q = k % out_w;   k /= out_w;
+    const int p = k % out_h;
+    const int plane = k / out_h;           // n * C + c
+    const int corner = (plane * height + p * stride_h) * width + q * stride_w;
+    T best = x[corner];
+    int best_offset = 0;
+    for (int di = 0; di < k_h; ++di) {
+        for (int dj = 0; dj < k_w; ++dj) {
+            const T value = x[corner + di * width + dj];
+            if (value > best) {            // strictly: ties keep the first offset
+                best = value;
+                best_offset = di * k_w + dj;
+            }
+        }
+    }
+    out = best;
+    argmax = best_offset;
+"""
+
+MAX_POOL_BACKWARD_SOURCE = """
+    int k = (int)i;                        // dx index, layout (N, C, H, W)
+    const int x_ = k % width;   k /= width;
+    const int y = k % height;
+    const int plane = k / height;
+    // the windows that contain row y start at p stride_h in (y - k_h, y]; likewise for columns
+    const int p_first = y < k_h ? 0 : (y - k_h) / stride_h + 1;
+    const int p_last = min(y / stride_h, out_h - 1);
+    const int q_first = x_ < k_w ? 0 : (x_ - k_w) / stride_w + 1;
+    const int q_last = min(x_ / stride_w, out_w - 1);
+    T total = (T)0;
+    for (int p = p_first; p <= p_last; ++p) {
+        for (int q = q_first; q <= q_last; ++q) {
+            const int o = (plane * out_h + p) * out_w + q;
+            if ((int)argmax[o] == (y - p * stride_h) * k_w + (x_ - q * stride_w)) total += g[o];
+        }
+    }
+    dx = total;
+"""
+
+
+@functools.cache
+def _max_pool_forward_kernel():
+    import cupy
+    return cupy.ElementwiseKernel("raw T x, " + _KERNEL_PARAMS, "T out, U argmax", MAX_POOL_FORWARD_SOURCE,
+                                  "minifb_max_pool_forward")
+
+
+@functools.cache
+def _max_pool_backward_kernel():
+    import cupy
+    return cupy.ElementwiseKernel("raw T g, raw U argmax, " + _KERNEL_PARAMS, "T dx", MAX_POOL_BACKWARD_SOURCE,
+                                  "minifb_max_pool_backward")
