@@ -19,10 +19,10 @@ def naive_conv2d(x, w, b, stride, padding):
     (sh, sw), (ph, pw) = stride, padding
     n, c, h, wd = x.shape
     c_out, _, kh, kw = w.shape
-    x_pad = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
+    x_pad = np.zeros((n, c, h + 2 * ph, wd + 2 * pw), dtype=x.dtype)
     x_pad[:, :, ph:ph + h, pw:pw + wd] = x
     out_h, out_w = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
-    out = np.zeros((n, c_out, out_h, out_w))
+    out = np.zeros((n, c_out, out_h, out_w), dtype=np.result_type(x, w))
     for s in range(n):
         for o in range(c_out):
             for p in range(out_h):
@@ -82,6 +82,15 @@ def test_conv2d_forward_matches_the_definition(device, data):
     out = conv2d(xt, wt, bt if with_bias else None, stride, padding)
     np.testing.assert_allclose(out.numpy(), naive_conv2d(x, w, b if with_bias else None, stride, padding),
                                rtol=1e-12, atol=1e-12)
+
+
+def test_conv2d_complex_gradients_follow_the_pytorch_convention(device):
+    rng = np.random.default_rng(7)
+    x, w, b = (rng.standard_normal(s) + 1j * rng.standard_normal(s) for s in ((2, 2, 5, 6), (3, 2, 3, 3), (3,)))
+    xt, wt, bt = tensors_on(device, x, w, b)
+    np.testing.assert_allclose(conv2d(xt, wt, bt, 2, 1).numpy(), naive_conv2d(x, w, b, (2, 2), (1, 1)), rtol=1e-12,
+                               atol=1e-12)
+    assert gradcheck(lambda x, w, b: conv2d(x, w, b, stride=2, padding=1), xt, wt, bt)
 
 
 def test_conv2d_float32_stays_float32(device):

@@ -150,6 +150,11 @@ def test_pooling_rejects_bad_input(device, op, shape, kwargs, message):
         op(x, **kwargs)
 
 
+def test_max_pool2d_rejects_complex_input(device):
+    with pytest.raises(TypeError, match="max_pool2d: expected a real floating-point tensor .* got complex128"):
+        max_pool2d(mf.tensor(np.zeros((1, 1, 2, 2), np.complex128), device=device), 2)
+
+
 def test_adaptive_avg_pool2d_rejects_bad_input(device):
     with pytest.raises(ValueError, match=r"adaptive_avg_pool2d: expected x of shape \(N, C, H, W\), got \(3, 4\)"):
         adaptive_avg_pool2d(mf.tensor(np.zeros((3, 4)), device=device), 1)

@@ -31,6 +31,9 @@ def max_pool2d(x, kernel, stride=None):
     """
     (x,) = tensors("max_pool2d", x)
     windows = _Windows("max_pool2d", x, kernel, stride)
+    if x.dtype.kind != "f":
+        raise TypeError(f"max_pool2d: expected a real floating-point tensor (complex numbers have no order), "
+                        f"got {x.dtype}")
     xp = get_array_module(x.data)
     x_data = xp.ascontiguousarray(x.data)
     if xp is not np and x.size <= INT32_LIMIT:  # the kernels index in 32 bits
