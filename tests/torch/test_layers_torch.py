@@ -97,3 +97,25 @@ ACTIVATIONS = [("ReLU", L.ReLU(), nn.ReLU()), ("GELU", L.GELU(), nn.GELU()),
 def test_parameter_free_layers(case, check):
     name, mf_layer, torch_layer = case
     check.module(mf_layer, torch_layer, normal(2, 3, 4), name=name)
+
+
+CONVS = [("3x3", dict(kernel_size=3)), ("stride-padding", dict(kernel_size=(3, 2), stride=2, padding=1)),
+         ("no-bias", dict(kernel_size=1, bias=False))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CONVS, ids=[c[0] for c in CONVS])
+def test_conv2d(case, dtype, check):
+    _, options = case
+    check.module(L.Conv2d(3, 4, **options), nn.Conv2d(3, 4, **options), normal(2, 3, 8, 7), dtype=dtype, name="Conv2d")
+
+
+POOLS = [("MaxPool2d", L.MaxPool2d(2), nn.MaxPool2d(2)), ("MaxPool2d-3-2", L.MaxPool2d(3, 2), nn.MaxPool2d(3, 2)),
+         ("AvgPool2d", L.AvgPool2d(2), nn.AvgPool2d(2)),
+         ("AdaptiveAvgPool2d", L.AdaptiveAvgPool2d((2, 3)), nn.AdaptiveAvgPool2d((2, 3)))]
+
+
+@pytest.mark.parametrize("case", POOLS, ids=[c[0] for c in POOLS])
+def test_pools(case, check):
+    name, mf_layer, torch_layer = case
+    check.module(mf_layer, torch_layer, normal(2, 3, 8, 7), name=name)

@@ -120,6 +120,25 @@ CASES = [
     ("split-equal", lambda x: mf.split(x, 3, 1), lambda x: torch.split(x, 2, 1), [real(2, 6)]),
     ("split-indices", lambda x: mf.split(x, [1, 4], 0), lambda x: torch.split(x, [1, 3, 1], 0), [real(5, 2)]),
     ("pad", lambda x: mf.pad(x, ((0, 0), (1, 2), (3, 0))), lambda x: F.pad(x, (3, 0, 1, 2)), [real(2, 3, 4)]),
+    # normalisation (training mode: batch statistics)
+    ("batch_norm", lambda x, w, b: mf.batch_norm(x, w, b), lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+     [real(4, 3, 2, 5), real(3), real(3)]),
+    ("batch_norm-no-affine", lambda x: mf.batch_norm(x), lambda x: F.batch_norm(x, None, None, training=True),
+     [real(6, 2)]),
+    ("layer_norm", mf.layer_norm, lambda x, w, b: F.layer_norm(x, (5,), w, b), [real(2, 3, 5), real(5), real(5)]),
+    # convolution and pooling, NCHW
+    ("conv2d", mf.conv2d, F.conv2d, [real(2, 3, 7, 6), real(4, 3, 3, 3), real(4)]),
+    ("conv2d-stride-padding", lambda x, w: mf.conv2d(x, w, stride=(2, 1), padding=(1, 2)),
+     lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(1, 2)), [real(2, 2, 7, 6), real(3, 2, 3, 2)]),
+    ("conv2d-1x1", lambda x, w, b: mf.conv2d(x, w, b, stride=2), lambda x, w, b: F.conv2d(x, w, b, stride=2),
+     [real(1, 4, 5, 5), real(2, 4, 1, 1), real(2)]),
+    ("max_pool2d", lambda x: mf.max_pool2d(x, 2), lambda x: F.max_pool2d(x, 2), [real(2, 3, 6, 4)]),
+    ("max_pool2d-overlapping", lambda x: mf.max_pool2d(x, 3, 2), lambda x: F.max_pool2d(x, 3, 2), [real(2, 2, 7, 8)]),
+    ("avg_pool2d", lambda x: mf.avg_pool2d(x, (2, 3)), lambda x: F.avg_pool2d(x, (2, 3)), [real(2, 3, 6, 7)]),
+    ("adaptive_avg_pool2d", lambda x: mf.adaptive_avg_pool2d(x, (3, 2)), lambda x: F.adaptive_avg_pool2d(x, (3, 2)),
+     [real(2, 3, 7, 5)]),
+    ("adaptive_avg_pool2d-global", lambda x: mf.adaptive_avg_pool2d(x, 1), lambda x: F.adaptive_avg_pool2d(x, 1),
+     [real(2, 3, 4, 5)]),
 ]
 
 
