@@ -18,6 +18,7 @@ from hypothesis.extra import numpy as hnp
 
 import minifb as mf
 from minifb.autograd import gradcheck
+from minifb.autograd.function import sum_leading, unbroadcast
 
 # The fixtures give each example a fresh device name and seed, which is what we want here.
 given_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -350,3 +351,19 @@ def test_forward(name, device, data):
         assert out.device == device
         assert out.dtype == dtype, f"{name}: {dtype.__name__} inputs gave {out.dtype}"
         np.testing.assert_allclose(out.numpy(), expected, rtol=rtol, atol=atol)
+
+
+@given_settings
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=3), data=st.data())
+def test_sum_leading_and_unbroadcast_agree_with_numpy_sums(device, xp, shape, data):
+    n = data.draw(st.integers(0, len(shape)), label="leading axes")
+    dtype = data.draw(st.sampled_from([np.float32, np.float64, np.complex64, np.int64]), label="dtype")
+    a = uniform(data, shape).astype(dtype)
+    out = sum_leading(xp.asarray(a), n)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(mf.asnumpy(out), a.sum(axis=tuple(range(n))), rtol=1e-5, atol=1e-5)
+    # unbroadcast to a shape that broadcasts up to `shape`: the sum over the broadcast axes
+    target = tuple(data.draw(st.sampled_from([s, 1]), label="target side") for s in shape)[n:]
+    summed = a.sum(axis=tuple(range(n)))
+    summed = summed.sum(axis=tuple(i for i, s in enumerate(target) if s == 1), keepdims=True)
+    np.testing.assert_allclose(mf.asnumpy(unbroadcast(xp.asarray(a), target)), summed, rtol=1e-5, atol=1e-5)

@@ -6,7 +6,7 @@ by the derivative of the reduced value with respect to each element.
 from __future__ import annotations
 
 from ..backend import get_array_module
-from .function import conj, normalize_axes, record, tensors
+from .function import conj, normalize_axes, record, sum_leading, tensors
 
 
 def _expand_back(g, axes, keepdims, shape):
@@ -25,12 +25,20 @@ def _count(shape, axes):
     return n
 
 
+def _sum_array(a, axes, keepdims):
+    """a.sum(axes), leading axes (the batch) through ``sum_leading``: CuPy is slow over non-last axes."""
+    if axes is None or len(axes) == a.ndim or axes != tuple(range(len(axes))):
+        return a.sum(axis=axes, keepdims=keepdims)
+    out = sum_leading(a, len(axes))
+    return out.reshape((1,) * len(axes) + out.shape) if keepdims else out
+
+
 def sum(x, axis=None, keepdims=False):
     """sum over ``axis`` (None: all);  dL/dx = g broadcast back."""
     (x,) = tensors("sum", x)
     axes = normalize_axes("sum", axis, x.ndim)
     xp = get_array_module(x.data)
-    out = x.data.sum(axis=axes, keepdims=keepdims)
+    out = _sum_array(x.data, axes, keepdims)
 
     def vjp(g):
         return (xp.broadcast_to(_expand_back(g, axes, keepdims, x.shape), x.shape),)
@@ -43,7 +51,10 @@ def mean(x, axis=None, keepdims=False):
     axes = normalize_axes("mean", axis, x.ndim)
     xp = get_array_module(x.data)
     n = _count(x.shape, axes)
-    out = x.data.mean(axis=axes, keepdims=keepdims)
+    if x.data.dtype.kind in "fc":
+        out = _sum_array(x.data, axes, keepdims) / n
+    else:  # integers: NumPy's mean, which gives float64
+        out = x.data.mean(axis=axes, keepdims=keepdims)
 
     def vjp(g):
         return (xp.broadcast_to(_expand_back(g, axes, keepdims, x.shape) / n, x.shape),)
@@ -57,8 +68,8 @@ def var(x, axis=None, keepdims=False, ddof=0):
     n = _count(x.shape, axes)
     if n - ddof <= 0:
         raise ValueError(f"var: {n} element(s) along axis {axis} with ddof={ddof}")
-    centered = x.data - x.data.mean(axis=axes, keepdims=True)
-    out = (centered * conj(centered)).real.sum(axis=axes, keepdims=keepdims) / (n - ddof)
+    centered = x.data - _sum_array(x.data, axes, True) / n
+    out = _sum_array((centered * conj(centered)).real, axes, keepdims) / (n - ddof)
 
     def vjp(g):
         return (_expand_back(g, axes, keepdims, x.shape) * centered * (2 / (n - ddof)),)
@@ -76,7 +87,7 @@ def _extreme(name, x, axis, keepdims):
 
     def vjp(g):
         # Ties share the gradient equally (as PyTorch's amax/amin do).
-        hit = x.data == _expand_back(out, axes, keepdims, x.shape)
+        hit = (x.data == _expand_back(out, axes, keepdims, x.shape)).astype(x.data.dtype)
         share = hit / hit.sum(axis=axes, keepdims=True)
         return (_expand_back(g, axes, keepdims, x.shape) * share,)
     return record(name, out, (x,), vjp)

@@ -105,7 +105,7 @@ def getitem(x, index):
     """x[index] with slices, integers, None, Ellipsis, boolean masks and integer arrays.
 
     The VJP writes g into a zero array at the same places; with integer arrays an index may
-    repeat, so it scatter-adds (``numpy.add.at`` / ``cupyx.scatter_add``) instead of assigning.
+    repeat, so it scatter-adds (``xp.add.at``) instead of assigning.
     """
     (x,) = tensors("getitem", x)
     xp = get_array_module(x.data)
@@ -117,13 +117,10 @@ def getitem(x, index):
 
     def vjp(g):
         full = xp.zeros_like(x.data, dtype=g.dtype)
-        if not advanced:
-            full[index] = g
-        elif xp is np:
-            np.add.at(full, index, g)
+        if advanced:
+            xp.add.at(full, index, g)
         else:
-            import cupyx
-            cupyx.scatter_add(full, index, g)
+            full[index] = g
         return (full,)
     return record("getitem", out, (x,), vjp)
 
