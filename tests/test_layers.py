@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import minifb as mf
 from minifb.autograd import batch_norm, dropout, gradcheck, layer_norm
@@ -73,6 +75,31 @@ def test_mlp_gradients(device):
 
 
 # ---- normalisation ------------------------------------------------------------------------------
+
+# The fixtures give each example a fresh device name and seed, which is what we want here.
+given_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+sides = st.integers(1, 4)
+
+
+@given_settings
+@given(lead=st.lists(sides, max_size=2), features=sides, seed=st.integers(0, 2**16))
+def test_layer_norm_primitive_on_drawn_shapes(device, lead, features, seed):
+    shape = (*lead, features)
+    x, w, b = (randn(device, *s, seed=seed + i) for i, s in enumerate([shape, (features,), (features,)]))
+    assert gradcheck(layer_norm, x, w, b)
+
+
+@given_settings
+@given(batch=st.integers(2, 4), channels=sides, spatial=st.lists(sides, max_size=2), training=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_batch_norm_primitive_on_drawn_shapes(device, batch, channels, spatial, training, seed):
+    x, w, b = (randn(device, *s, seed=seed + i) for i, s in enumerate([(batch, channels, *spatial), (channels,), (channels,)]))
+    stats = np.random.default_rng(seed).uniform(0.5, 2.0, (2, channels))
+    running_mean, running_var = (mf.backend.to_device(s, device) for s in stats)
+
+    def f(x, w, b):
+        return batch_norm(x, w, b, running_mean.copy(), running_var.copy(), training=training)
+    assert gradcheck(f, x, w, b)
 
 def test_layer_norm_gradients_and_values(device):
     ln = randomise(LayerNorm(5)).to(device)
