@@ -6,3 +6,6 @@ from .linear import MLP, Embedding, Linear, linear
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .attention import MultiHeadSelfAttention
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
+from .feedback import ContextAdapter, ContextualFeedback, StagedNetwork
+from .cnn import CNN, FeedbackCNN
+from .audio_cnn import AudioCNN, FeedbackAudioCNN

@@ -1,0 +1,176 @@
+"""The model registry: build a model by name, count its parameters and its multiply-accumulates,
+and the loss it trains with.
+
+    model = minifb.models.create("feedback-cnn", mode="all-stages", steps_train=2)
+    minifb.models.available()          # the names
+    minifb.models.count_parameters(model)
+    minifb.models.count_flops(model, (1, 3, 32, 32))
+
+Every model takes NCHW float32 input (CIFAR-10: (N, 3, 32, 32) normalised images; Speech
+Commands: (N, 1, 40, ~100) log-mel spectrograms) and returns logits (N, num_classes). After a
+forward pass ``model.step_logits`` lists the logits of each refinement step (just one for plain
+models) and ``model.diagnostics()`` gives the feedback diagnostics (empty for plain models).
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+
+import numpy as np
+
+from .autograd.loss import cross_entropy
+from .autograd.tape import no_grad
+from .autograd.tensor import Tensor
+from .layers.attention import MultiHeadSelfAttention
+from .layers.audio_cnn import AudioCNN, FeedbackAudioCNN
+from .layers.cnn import CNN, FeedbackCNN
+from .layers.conv import Conv2d
+from .layers.feedback import ContextualFeedback
+from .layers.linear import Linear
+from .layers.module import Module
+
+# name -> (class, settings fixed by the name, description)
+_REGISTRY = {
+    "cnn": (CNN, {}, "CIFAR-10 CNN: 3 convs, Linear 8192-256, dropout 0.5"),
+    "feedback-cnn": (FeedbackCNN, {}, "the CNN trunk without dropout in contextual feedback loops (T = 2)"),
+    "audio-cnn": (AudioCNN, {}, "log-mel CNN: 3 convs, global average pool, Linear 128-256-12"),
+    "feedback-audio-cnn": (FeedbackAudioCNN, {}, "the audio CNN trunk in contextual feedback loops (T = 2)"),
+}
+
+
+def available() -> list[str]:
+    """The registered model names."""
+    return list(_REGISTRY)
+
+
+def describe(name: str) -> str:
+    """One line about the model ``name``."""
+    return _entry(name)[2]
+
+
+def _entry(name: str):
+    if name not in _REGISTRY:
+        raise KeyError(f"models: unknown model {name!r}; available: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def settings(name: str) -> list[str]:
+    """The settings ``create(name, ...)`` accepts."""
+    cls, fixed, _ = _entry(name)
+    classes = [cls] + ([ContextualFeedback] if issubclass(cls, ContextualFeedback) else [])
+    names = []
+    for c in classes:
+        for p in list(inspect.signature(c.__init__).parameters.values())[1:]:
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "network" and p.name not in fixed:
+                names.append(p.name)
+    return names
+
+
+def create(name: str, **config) -> Module:
+    """A new model ``name`` (see :func:`available`) with its default settings updated by ``config``."""
+    cls, fixed, _ = _entry(name)
+    unknown = sorted(set(config) - set(settings(name)))
+    if unknown:
+        raise ValueError(f"models.create({name!r}): unknown setting(s) {unknown}; accepted: {settings(name)}")
+    return cls(**fixed, **config)
+
+
+def count_parameters(model: Module) -> int:
+    """Number of trained scalars in ``model``."""
+    return model.num_parameters()
+
+
+def training_loss(model: Module, logits: Tensor, labels, label_smoothing: float = 0.0) -> Tensor:
+    """The scalar loss a model trains with: cross-entropy of the final ``logits``; for a feedback
+    model with ``step_loss=True``, the mean of the cross-entropies of every step's logits y_0..y_T
+    (from ``model.step_logits`` of the forward pass that gave ``logits``)."""
+    steps = getattr(model, "step_logits", None)
+    if getattr(model, "step_loss", False) and steps and len(steps) > 1:
+        if steps[-1] is not logits:
+            raise ValueError("training_loss: logits are not the last forward pass's final logits "
+                             "(model.step_logits[-1]); call it right after model(x)")
+        losses = [cross_entropy(y, labels, label_smoothing) for y in steps]
+        return sum(losses[1:], losses[0]) / len(losses)
+    return cross_entropy(logits, labels, label_smoothing)
+
+
+# ---- counting multiply-accumulates ----------------------------------------------------------------
+
+def _linear_macs(module, inputs, out) -> int:
+    return out.size * module.in_features
+
+
+def _conv_macs(module, inputs, out) -> int:
+    return out.size * module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+
+
+def _attention_macs(module, inputs, out) -> int:
+    # Q K^T and (weights) V: 2 N^2 d per head and example; qkv and proj are Linear layers, counted apart.
+    b, n, d = inputs[0].shape
+    return 2 * b * n * n * d
+
+
+_MAC_RULES = {Linear: _linear_macs, Conv2d: _conv_macs, MultiHeadSelfAttention: _attention_macs}
+
+
+def fft_macs(length: int, transforms: int) -> int:
+    """Real multiply-accumulates of ``transforms`` real FFTs (or inverses) of ``length`` points.
+
+    A complex radix-2 FFT of n points has (n/2) log2 n butterflies of one complex multiply-add
+    (4 real MACs): 2 n log2 n; a real FFT does half of that: n log2 n (other n: the same formula).
+    """
+    return int(round(transforms * length * math.log2(length))) if length > 1 else 0
+
+
+def _rule(module):
+    if hasattr(module, "macs"):
+        return lambda m, inputs, out: m.macs(*[a.shape for a in inputs])
+    return next((rule for cls, rule in _MAC_RULES.items() if isinstance(module, cls)), None)
+
+
+@contextlib.contextmanager
+def _counting(model: Module, total: list):
+    """Wrap the forward of every module with a counting rule so that each call adds its MACs."""
+    wrapped = []
+    try:
+        for module in model.modules():
+            rule = _rule(module)
+            if rule is None:
+                continue
+
+            def counted(*args, _module=module, _forward=module.forward, _rule=rule):
+                out = _forward(*args)
+                total[0] += _rule(_module, [a for a in args if isinstance(a, Tensor)], out)
+                return out
+            object.__setattr__(module, "forward", counted)
+            wrapped.append(module)
+        yield
+    finally:
+        for module in wrapped:
+            del module.__dict__["forward"]
+
+
+def count_flops(model: Module, input_shape) -> int:
+    """Multiply-accumulates (MACs) of one forward pass in evaluation mode on an input of
+    ``input_shape`` (batch axis included: (1, 3, 32, 32) gives the count per CIFAR image).
+
+    Counted (analytically, from the shapes met in one forward pass of zeros): Linear layers
+    (in x out per row), convolutions (C_in kh kw per output element), the two matrix products of
+    self-attention (2 N^2 d per head), FFTs along tokens (:func:`fft_macs`), Haar transforms
+    (2 per output coefficient and level), the feedback adapters (as 1x1 convolutions) and, for
+    feedback models, all ``steps_eval`` refinement steps. Not counted: elementwise operations,
+    normalisation, pooling, softmax and activations. FLOPs are about twice the MACs.
+    """
+    total = [0]
+    was_training = model.training
+    device = next((p.device for p in model.parameters()), "cpu")
+    dtype = next((p.dtype for p in model.parameters()), np.float32)
+    x = Tensor(np.zeros(tuple(input_shape), dtype=dtype), device=device)
+    model.eval()
+    try:
+        with no_grad(), _counting(model, total):
+            model(x)
+    finally:
+        model.train(was_training)
+    return total[0]
