@@ -13,19 +13,13 @@ axes very slowly, while cuBLAS does ``ones @ a`` at full speed (and NumPy's BLAS
 from __future__ import annotations
 
 from ..backend import device_of, get_array_module
-from .function import record, tensors
-
-
-def _sum_leading(a):
-    """Sum of a (M, C) array over its first axis, as ones(M) @ a."""
-    xp = get_array_module(a)
-    return xp.ones(a.shape[0], dtype=a.dtype) @ a
+from .function import record, sum_leading, tensors
 
 
 def _sum_per_channel(a):
-    """Sum of a (N, C, L) array over N and L: (C,). Two matrix-vector products, no slow axis reduction."""
+    """Sum of a (N, C, L) array over N and L: (C,), as matrix-vector products (no slow axis reduction)."""
     xp = get_array_module(a)
-    return _sum_leading(a @ xp.ones(a.shape[2], dtype=a.dtype))
+    return sum_leading(a @ xp.ones(a.shape[2], dtype=a.dtype), 1)
 
 
 def _affine_inputs(name, x, weight, bias, features):
@@ -127,8 +121,8 @@ def layer_norm(x, weight=None, bias=None, eps: float = 1e-5):
               - x_hat * (dx_hat * x_hat).mean(axis=-1, keepdims=True)) * inv_std
         grads = [dx]
         if weight is not None:
-            grads.append(_sum_leading((g * x_hat).reshape(-1, features)) if weight.requires_grad else None)
+            grads.append(sum_leading(g * x_hat, g.ndim - 1) if weight.requires_grad else None)
         if bias is not None:
-            grads.append(_sum_leading(g.reshape(-1, features)) if bias.requires_grad else None)
+            grads.append(sum_leading(g, g.ndim - 1) if bias.requires_grad else None)
         return tuple(grads)
     return record("layer_norm", out, inputs, vjp)

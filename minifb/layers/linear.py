@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from ..autograd.function import record, tensors
+from ..autograd.function import record, sum_leading, tensors
 from ..autograd.shape import getitem
 from ..autograd.tensor import Tensor
 from ..backend import get_array_module
@@ -16,7 +16,7 @@ def linear(x, weight, bias=None):
     """y = x W^T + b over the last axis of x (any leading axes), as one primitive.
 
     With x flattened to X (M, in) and g to G (M, out):  dL/dX = G W,  dL/dW = G^T X,
-    dL/db = ones(M) G (a matrix-vector product: CuPy sums over a leading axis slowly).
+    dL/db = sum of the rows of G (``sum_leading``: CuPy sums over a leading axis slowly).
     """
     inputs = tensors("linear", *(t for t in (x, weight, bias) if t is not None))
     x, weight = inputs[0], inputs[1]
@@ -25,7 +25,6 @@ def linear(x, weight, bias=None):
                          f"(expected (..., {weight.shape[1] if weight.ndim == 2 else 'in'}) and (out, in))")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-    xp = get_array_module(x.data)
     x2 = x.data.reshape(-1, weight.shape[1])
     out = x2 @ weight.data.T
     if bias is not None:
@@ -36,7 +35,7 @@ def linear(x, weight, bias=None):
         grads = [(g2 @ weight.data).reshape(x.shape) if x.requires_grad else None,
                  g2.T @ x2 if weight.requires_grad else None]
         if bias is not None:
-            grads.append(xp.ones(g2.shape[0], dtype=g2.dtype) @ g2 if inputs[2].requires_grad else None)
+            grads.append(sum_leading(g2, 1) if inputs[2].requires_grad else None)
         return tuple(grads)
     return record("linear", out.reshape(x.shape[:-1] + (weight.shape[0],)), inputs, vjp)
 
