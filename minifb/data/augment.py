@@ -1,0 +1,91 @@
+"""Data augmentation and normalisation on the device of the data, vectorized over the batch.
+
+The few random numbers each batch needs (crop offsets, flips, shifts, noise choices) are drawn
+on the host from a NumPy Generator (minifb.backend.generator() unless one is given) and moved
+to the data's device; the pixels and samples are only touched there, with one gather each. So
+a seed gives the same augmentation on 'cpu' and 'cuda'.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import generator, get_array_module
+from .cifar10 import MEAN, STD
+
+
+def _rng(rng):
+    return generator() if rng is None else rng
+
+
+def random_crop_flip(images, padding: int = 4, flip: bool = True, rng: np.random.Generator | None = None):
+    """Random crops of channels-last images (N, H, W, C) from a copy zero-padded by ``padding``
+    pixels on every side, each mirrored left-right with probability 1/2 when ``flip``
+    (the CIFAR augmentation of He et al. 2016). Same shape and dtype as ``images``."""
+    xp = get_array_module(images)
+    if images.ndim != 4:
+        raise ValueError(f"random_crop_flip: expected channels-last images (N, H, W, C), got shape {images.shape}")
+    rng = _rng(rng)
+    n, height, width, _ = images.shape
+    padded = xp.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    top = xp.asarray(rng.integers(0, 2 * padding + 1, size=n))
+    left = xp.asarray(rng.integers(0, 2 * padding + 1, size=n))
+    mirrored = xp.asarray(rng.random(n) < 0.5 if flip else np.zeros(n, dtype=bool))
+    rows = top[:, None] + xp.arange(height)[None, :]
+    columns = xp.arange(width)[None, :]
+    columns = left[:, None] + xp.where(mirrored[:, None], width - 1 - columns, columns)
+    return padded[xp.arange(n)[:, None, None], rows[:, :, None], columns[:, None, :]]
+
+
+def normalize(images, mean=MEAN, std=STD, dtype=np.float32):
+    """uint8 channels-last images (N, H, W, C) -> float NCHW (x / 255 - mean) / std per channel."""
+    xp = get_array_module(images)
+    if images.ndim != 4 or images.shape[-1] != len(mean):
+        raise ValueError(f"normalize: expected channels-last images (N, H, W, {len(mean)}), got shape {images.shape}")
+    scale = xp.asarray(1.0 / (255.0 * np.asarray(std)), dtype=dtype)
+    shift = xp.asarray(np.asarray(mean) / np.asarray(std), dtype=dtype)
+    return xp.ascontiguousarray((images.astype(dtype) * scale - shift).transpose(0, 3, 1, 2))
+
+
+def random_time_shift(waveforms, max_shift: int = 1600, rng: np.random.Generator | None = None):
+    """Shift each clip of (B, T) by an integer uniform in [-max_shift, max_shift] samples
+    (1600 = 100 ms at 16 kHz), filling with zeros; what moves past either end is dropped."""
+    xp = get_array_module(waveforms)
+    if waveforms.ndim != 2:
+        raise ValueError(f"random_time_shift: expected waveforms (B, T), got shape {waveforms.shape}")
+    batch, length = waveforms.shape
+    shifts = xp.asarray(_rng(rng).integers(-max_shift, max_shift + 1, size=batch))
+    source = xp.arange(length)[None, :] - shifts[:, None]
+    inside = (source >= 0) & (source < length)
+    gathered = waveforms[xp.arange(batch)[:, None], xp.clip(source, 0, length - 1)]
+    return xp.where(inside, gathered, xp.zeros((), dtype=waveforms.dtype))
+
+
+def stack_noise(recordings, dtype=np.float32):
+    """Noise recordings (int16 1-D arrays of any lengths) -> (float (K, L_max) zero-padded in
+    [-1, 1), int64 lengths (K,)): the form mix_background_noise takes."""
+    recordings = list(recordings)
+    lengths = np.array([len(r) for r in recordings], dtype=np.int64)
+    bank = np.zeros((len(recordings), lengths.max()), dtype=dtype)
+    for row, recording in zip(bank, recordings):
+        row[:len(recording)] = recording / 32768
+    return bank, lengths
+
+
+def mix_background_noise(waveforms, noise, lengths, probability: float = 0.8, max_volume: float = 0.1,
+                         rng: np.random.Generator | None = None):
+    """Add, with ``probability`` per clip, a random one-clip-long crop of a random noise recording
+    scaled by a volume uniform in [0, max_volume), then clip to [-1, 1] (the Speech Commands
+    reference recipe). ``noise``, ``lengths``: from stack_noise, on the device of waveforms."""
+    xp = get_array_module(waveforms)
+    batch, length = waveforms.shape
+    lengths = np.asarray(lengths)
+    if lengths.min() < length:
+        raise ValueError(f"mix_background_noise: noise recordings of {lengths.min()} samples are shorter "
+                         f"than the clips ({length})")
+    rng = _rng(rng)
+    which = rng.integers(0, len(lengths), size=batch)
+    starts = (rng.random(batch) * (lengths[which] - length + 1)).astype(np.int64)
+    volume = rng.uniform(0, max_volume, size=batch) * (rng.random(batch) < probability)
+    crops = noise[xp.asarray(which)[:, None], xp.asarray(starts)[:, None] + xp.arange(length)[None, :]]
+    mixed = waveforms + xp.asarray(volume, dtype=waveforms.dtype)[:, None] * crops
+    return xp.clip(mixed, -1, 1)
