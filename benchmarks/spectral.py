@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Spectral and wavelet token mixing speed: minifb against torch.fft in the same run.
+
+    PYTHONPATH=. python benchmarks/spectral.py [--json PATH]       # CPU, and GPU when CuPy sees one
+    PYTHONPATH=. python benchmarks/spectral.py --quick             # a few sizes, fewer steps
+
+On x of shape (B, N, D) = (8, N, 384), float32, for N = 64 ... 16384 (powers of 2), one training
+step (forward + backward, the gradients of x and of the filter) of:
+
+1. FFT filtering along the tokens: rfft(x, axis=1, norm="ortho") * w, then irfft(n=N, norm="ortho"),
+   with w a learned real filter of shape (N//2+1, D) (one gain per frequency and channel);
+2. a 3-level Haar decomposition along the tokens followed by its reconstruction
+   (haar_wavedec, haar_waverec); PyTorch has no Haar transform, so its side is written with
+   slicing, the same equations.
+
+Times are the median of >= 20 steps after warm-up, synchronizing the device after each step; the
+ratio is minifb time / PyTorch time. Target on the GPU: FFT filtering within 1.3x of PyTorch for
+N >= 1024.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import minifb
+from minifb import backend
+
+BATCH, WIDTH, LEVELS = 8, 384, 3
+SIZES = tuple(2**k for k in range(6, 15))  # 64 ... 16384
+QUICK_SIZES = (64, 256, 1024)
+
+
+def median_ms(step, sync, warmup: int, steps: int) -> float:
+    """Median wall time of ``step()`` in milliseconds, synchronizing the device after each one."""
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+# ---- minifb ---------------------------------------------------------------------------------------------
+
+def minifb_steps(n: int, device: str):
+    """(FFT filtering step, Haar step) on minifb: forward + backward."""
+    rng = np.random.default_rng(0)
+    xp = backend.xp_for(device)
+    x = minifb.tensor(xp.asarray(rng.standard_normal((BATCH, n, WIDTH), dtype=np.float32)), requires_grad=True)
+    w = minifb.tensor(xp.asarray(rng.standard_normal((n // 2 + 1, WIDTH), dtype=np.float32)), requires_grad=True)
+    g = xp.asarray(rng.standard_normal((BATCH, n, WIDTH), dtype=np.float32))
+
+    def fft_filter():
+        x.grad = w.grad = None
+        spectrum = minifb.rfft(x, axis=1, norm="ortho")
+        minifb.irfft(spectrum * w, n=n, axis=1, norm="ortho").backward(g)
+
+    def haar():
+        x.grad = None
+        minifb.haar_waverec(minifb.haar_wavedec(x, LEVELS, axis=1), axis=1).backward(g)
+    return fft_filter, haar
+
+
+# ---- PyTorch --------------------------------------------------------------------------------------------
+
+def torch_steps(n: int, device: str):
+    import torch
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(BATCH, n, WIDTH, generator=gen).to(device).requires_grad_()
+    w = torch.randn(n // 2 + 1, WIDTH, generator=gen).to(device).requires_grad_()
+    g = torch.randn(BATCH, n, WIDTH, generator=gen).to(device)
+    c = 1 / math.sqrt(2)
+
+    def fft_filter():
+        x.grad = w.grad = None
+        spectrum = torch.fft.rfft(x, dim=1, norm="ortho")
+        torch.fft.irfft(spectrum * w, n=n, dim=1, norm="ortho").backward(g)
+
+    def haar():
+        x.grad = None
+        approx, details = x, []
+        for _ in range(LEVELS):
+            even, odd = approx[:, 0::2], approx[:, 1::2]
+            approx = (even + odd) * c
+            details.append((even - odd) * c)
+        for detail in reversed(details):
+            approx = torch.stack(((approx + detail) * c, (approx - detail) * c), dim=2).flatten(1, 2)
+        approx.backward(g)
+    return fft_filter, haar
+
+
+def torch_sync(device: str):
+    if device == "cuda":
+        import torch
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+# ---- the run --------------------------------------------------------------------------------------------
+
+def bench(device: str, sizes, have_torch: bool, warmup: int, steps: int) -> list[dict]:
+    rows = []
+    print(f"\n{device}: (B, N, D) = ({BATCH}, N, {WIDTH}), float32, forward + backward, median ms of {steps} steps")
+    print(f"{'N':>6} | {'rfft*w->irfft':>13} {'torch':>9} {'ratio':>6} | {'haar x3':>9} {'torch':>9} {'ratio':>6}")
+    for n in sizes:
+        row = {"N": n, "shape": [BATCH, n, WIDTH], "dtype": "float32"}
+        for label, step in zip(("fft_filter", "haar"), minifb_steps(n, device)):
+            row[f"minifb_{label}_ms"] = median_ms(step, backend.synchronize, warmup, steps)
+        if have_torch:
+            for label, step in zip(("fft_filter", "haar"), torch_steps(n, device)):
+                row[f"torch_{label}_ms"] = median_ms(step, torch_sync(device), warmup, steps)
+                row[f"ratio_{label}"] = row[f"minifb_{label}_ms"] / row[f"torch_{label}_ms"]
+        cells = []
+        for label in ("fft_filter", "haar"):
+            cells.append(f"{row[f'minifb_{label}_ms']:{13 if label == 'fft_filter' else 9}.3f} "
+                         f"{_fmt(row.get(f'torch_{label}_ms'), 9, 3)} {_fmt(row.get(f'ratio_{label}'), 6, 2)}")
+        print(f"{n:>6} | {cells[0]} | {cells[1]}", flush=True)
+        rows.append(row)
+        if device == "cuda":  # give the memory of this size back before the next one
+            backend.xp_for("cuda").get_default_memory_pool().free_all_blocks()
+    return rows
+
+
+def _fmt(value, width: int, digits: int) -> str:
+    return f"{value:{width}.{digits}f}" if value is not None else f"{'n/a':>{width}}"
+
+
+def environment(devices) -> dict:
+    info = {"python": platform.python_version(), "numpy": np.__version__, "minifb": minifb.__version__,
+            "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
+    if "cuda" in devices:
+        import cupy
+        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
+        info.update(gpu=name.decode() if isinstance(name, bytes) else name, cupy=cupy.__version__,
+                    cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
+    try:
+        import torch
+        info.update(torch=torch.__version__, torch_cpu_threads=torch.get_num_threads())
+    except ImportError:
+        info["torch"] = None
+    return info
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, fewer steps")
+    parser.add_argument("--devices", nargs="+", default=None, help="cpu and/or cuda (default: cpu, and cuda when available)")
+    parser.add_argument("--sizes", nargs="+", type=int, default=None, help="token counts N (default 64 ... 16384)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 20, 5 with --quick)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3, 1 with --quick)")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    devices = args.devices or (["cpu", "cuda"] if backend.cuda_available() else ["cpu"])
+    for device in devices:
+        backend.check_device(device)
+    sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
+    steps = args.steps or (5 if args.quick else 20)
+    warmup = args.warmup or (1 if args.quick else 3)
+    try:
+        import torch  # noqa: F401
+        have_torch = True
+    except ImportError:
+        have_torch = False
+        print("PyTorch is not installed: timing minifb only", file=sys.stderr)
+    env = environment(devices)
+    print(json.dumps(env))
+    results = {"environment": env, "steps": steps, "warmup": warmup,
+               "results": {device: bench(device, sizes, have_torch, warmup, steps) for device in devices}}
+    if args.json:
+        partial = args.json + ".part"
+        with open(partial, "w") as f:
+            json.dump(results, f, indent=2)
+        os.replace(partial, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
