@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import shutil
 import tarfile
 import tempfile
@@ -87,9 +88,9 @@ def _check_member(member: tarfile.TarInfo, archive) -> None:
         raise DownloadError(f"{where} has an absolute path or '..'; refusing to extract it")
     if member.issym() or member.islnk():
         # A symlink is resolved from its own folder, a hard link from the archive root.
-        base = path.parent if member.issym() else PurePosixPath()
-        target = PurePosixPath(member.linkname)
-        if target.is_absolute() or ".." in (base / target).parts:
+        base = str(path.parent) if member.issym() else ""
+        resolved = posixpath.normpath(posixpath.join(base, member.linkname))
+        if posixpath.isabs(member.linkname) or resolved == ".." or resolved.startswith("../"):
             raise DownloadError(f"{where} links to {member.linkname!r} outside the archive; refusing to extract it")
     elif not (member.isfile() or member.isdir()):
         raise DownloadError(f"{where} is a device or special file; refusing to extract it")
