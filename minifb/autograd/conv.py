@@ -20,7 +20,7 @@ columns. The batch is processed in chunks whose column matrix holds at most
 large the batch.
 
 On CuPy, im2col and col2im are custom kernels with 32-bit index arithmetic (a chunk is kept
-below 2**31 elements). col2im is a gather: each input pixel sums the columns it appeared in, so
+below 2**31 elements), compiled once per geometry with the sizes as constants. col2im is a gather: each input pixel sums the columns it appeared in, so
 no atomics are needed and the result is deterministic.
 """
 from __future__ import annotations
@@ -122,10 +122,13 @@ class _Geometry:
         self.out_h = output_size(height, kh, stride[0], padding[0])
         self.out_w = output_size(width, kw, stride[1], padding[1])
 
-    def kernel_args(self, batch):
-        """The integer arguments of the CUDA kernels, in their order."""
-        return (batch, self.channels, self.height, self.width, self.out_h, self.out_w, self.kh, self.kw,
-                *self.stride, *self.padding)
+    def cuda_constants(self) -> str:
+        """The sizes as C++ constants: the CUDA kernels are compiled once per geometry, so their
+        divisions are by constants, which the compiler turns into a multiply and a shift."""
+        values = dict(CHANNELS=self.channels, HEIGHT=self.height, WIDTH=self.width, OUT_H=self.out_h,
+                      OUT_W=self.out_w, K_H=self.kh, K_W=self.kw, STRIDE_H=self.stride[0], STRIDE_W=self.stride[1],
+                      PAD_H=self.padding[0], PAD_W=self.padding[1])
+        return "".join(f"constexpr int {name} = {value};\n" for name, value in values.items())
 
 
 def _chunks(n: int, geometry: _Geometry):
@@ -146,7 +149,7 @@ def _im2col(x, geometry: _Geometry):
     n = x.shape[0]
     if xp is not np:
         col = xp.empty((g.channels * g.kh * g.kw, n * g.out_h * g.out_w), dtype=x.dtype)
-        return _im2col_kernel()(x, *g.kernel_args(n), col)
+        return _im2col_kernel(g.cuda_constants())(x, n, col)
     (sh, sw), (ph, pw) = g.stride, g.padding
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     col = np.empty((g.channels, g.kh, g.kw, n, g.out_h, g.out_w), dtype=x.dtype)
@@ -163,7 +166,7 @@ def _col2im(col, geometry: _Geometry, out):
     xp = get_array_module(col)
     n = out.shape[0]
     if xp is not np:
-        _col2im_kernel()(xp.ascontiguousarray(col), *g.kernel_args(n), out)
+        _col2im_kernel(g.cuda_constants())(xp.ascontiguousarray(col), n, out)
         return out
     (sh, sw), (ph, pw) = g.stride, g.padding
     col = col.reshape(g.channels, g.kh, g.kw, n, g.out_h, g.out_w)
@@ -176,43 +179,45 @@ def _col2im(col, geometry: _Geometry, out):
 
 
 # ---- CUDA kernels (CuPy only) -----------------------------------------------------------------
-# One thread per output element; `i` (CuPy's 64-bit element index) is cast to int once, and all
-# index arithmetic is 32-bit, which is about 3x faster. Sizes are checked by _chunks.
-_KERNEL_PARAMS = ("int32 batch, int32 channels, int32 height, int32 width, int32 out_h, int32 out_w, "
-                  "int32 k_h, int32 k_w, int32 stride_h, int32 stride_w, int32 pad_h, int32 pad_w")
-
+# One thread per output element. Index arithmetic dominates these kernels, so it is 32-bit (`i`,
+# CuPy's 64-bit element index, is cast to int once; sizes are checked by _chunks) and divides by
+# the geometry's compile-time constants (Geometry.cuda_constants); only the batch is a runtime value.
 IM2COL_SOURCE = """
-    int k = (int)i;                        // col index, layout (C, kh, kw, N, Ho, Wo)
-    const int q = k % out_w;   k /= out_w;
-    const int p = k % out_h;   k /= out_h;
-    const int n = k % batch;   k /= batch;
-    const int dj = k % k_w;    k /= k_w;
-    const int di = k % k_h;
-    const int c = k / k_h;
-    const int y = p * stride_h - pad_h + di;
-    const int x_ = q * stride_w - pad_w + dj;
-    col = (y >= 0 && y < height && x_ >= 0 && x_ < width)
-        ? x[((n * channels + c) * height + y) * width + x_] : (T)0;
+    const int pixels = OUT_H * OUT_W;
+    const int k = (int)i;                  // col index, layout (C, kh, kw, N, Ho, Wo)
+    const int row = k / (batch * pixels);  // (c, di, dj)
+    const int column = k - row * (batch * pixels);
+    const int n = column / pixels;
+    const int pixel = column - n * pixels;
+    const int p = pixel / OUT_W;
+    const int q = pixel - p * OUT_W;
+    const int c = row / (K_H * K_W);
+    const int di = (row / K_W) % K_H;
+    const int dj = row % K_W;
+    const int y = p * STRIDE_H - PAD_H + di;
+    const int x_ = q * STRIDE_W - PAD_W + dj;
+    col = (y >= 0 && y < HEIGHT && x_ >= 0 && x_ < WIDTH)
+        ? x[((n * CHANNELS + c) * HEIGHT + y) * WIDTH + x_] : (T)0;
 """
 
 COL2IM_SOURCE = """
     int k = (int)i;                        // dx index, layout (N, C, H, W)
-    const int x_ = k % width;   k /= width;
-    const int y = k % height;   k /= height;
-    const int c = k % channels;
-    const int n = k / channels;
+    const int x_ = k % WIDTH;    k /= WIDTH;
+    const int y = k % HEIGHT;    k /= HEIGHT;
+    const int c = k % CHANNELS;
+    const int n = k / CHANNELS;
     T total = (T)0;
-    for (int di = 0; di < k_h; ++di) {
-        const int ys = y + pad_h - di;     // = p * stride_h for the output row p that saw this pixel
-        if (ys < 0 || ys % stride_h != 0) continue;
-        const int p = ys / stride_h;
-        if (p >= out_h) continue;
-        for (int dj = 0; dj < k_w; ++dj) {
-            const int xs = x_ + pad_w - dj;
-            if (xs < 0 || xs % stride_w != 0) continue;
-            const int q = xs / stride_w;
-            if (q >= out_w) continue;
-            total += col[((((c * k_h + di) * k_w + dj) * batch + n) * out_h + p) * out_w + q];
+    for (int di = 0; di < K_H; ++di) {
+        const int ys = y + PAD_H - di;     // = p * STRIDE_H for the output row p that saw this pixel
+        if (ys < 0 || ys % STRIDE_H != 0) continue;
+        const int p = ys / STRIDE_H;
+        if (p >= OUT_H) continue;
+        for (int dj = 0; dj < K_W; ++dj) {
+            const int xs = x_ + PAD_W - dj;
+            if (xs < 0 || xs % STRIDE_W != 0) continue;
+            const int q = xs / STRIDE_W;
+            if (q >= OUT_W) continue;
+            total += col[((((c * K_H + di) * K_W + dj) * batch + n) * OUT_H + p) * OUT_W + q];
         }
     }
     dx = total;
@@ -220,12 +225,14 @@ COL2IM_SOURCE = """
 
 
 @functools.cache
-def _im2col_kernel():
+def _im2col_kernel(constants: str):
     import cupy
-    return cupy.ElementwiseKernel("raw T x, " + _KERNEL_PARAMS, "T col", IM2COL_SOURCE, "minifb_im2col")
+    return cupy.ElementwiseKernel("raw T x, int32 batch", "T col", IM2COL_SOURCE, "minifb_im2col",
+                                  preamble=constants)
 
 
 @functools.cache
-def _col2im_kernel():
+def _col2im_kernel(constants: str):
     import cupy
-    return cupy.ElementwiseKernel("raw T col, " + _KERNEL_PARAMS, "T dx", COL2IM_SOURCE, "minifb_col2im")
+    return cupy.ElementwiseKernel("raw T col, int32 batch", "T dx", COL2IM_SOURCE, "minifb_col2im",
+                                  preamble=constants)

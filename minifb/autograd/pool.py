@@ -71,14 +71,14 @@ def _max_pool_cuda(x, windows):
     xp = get_array_module(x)
     shape = x.shape[:2] + (windows.out_h, windows.out_w)
     out, argmax = xp.empty(shape, dtype=x.dtype), xp.empty(shape, dtype=windows.offset_type)
-    _max_pool_forward_kernel()(x, *windows.kernel_args(), out, argmax)
+    _max_pool_forward_kernel(windows.cuda_constants())(x, out, argmax)
     return out, argmax
 
 
 def _max_pool_backward_cuda(g, argmax, windows, x):
     xp = get_array_module(g)
     dx = xp.empty_like(x, dtype=g.dtype)
-    _max_pool_backward_kernel()(xp.ascontiguousarray(g), argmax, *windows.kernel_args(), dx)
+    _max_pool_backward_kernel(windows.cuda_constants())(xp.ascontiguousarray(g), argmax, dx)
     return dx
 
 
@@ -155,9 +155,11 @@ class _Windows:
         self.out_w = output_size(self.width, self.kernel[1], self.stride[1], 0)
         self.offset_type = np.min_scalar_type(self.kernel[0] * self.kernel[1] - 1)  # uint8 for small windows
 
-    def kernel_args(self):
-        """The integer arguments of the CUDA kernels, in their order."""
-        return (self.height, self.width, self.out_h, self.out_w, *self.kernel, *self.stride)
+    def cuda_constants(self) -> str:
+        """The sizes as C++ constants (the kernels are compiled once per geometry, as in conv.py)."""
+        values = dict(HEIGHT=self.height, WIDTH=self.width, OUT_H=self.out_h, OUT_W=self.out_w,
+                      K_H=self.kernel[0], K_W=self.kernel[1], STRIDE_H=self.stride[0], STRIDE_W=self.stride[1])
+        return "".join(f"constexpr int {name} = {value};\n" for name, value in values.items())
 
     def views(self, a):
         """For each offset (i, j) of the window, row-major: a[:, :, i + p sh, j + q sw] over (p, q)."""
@@ -169,24 +171,21 @@ class _Windows:
 
 # ---- CUDA kernels (CuPy only) -----------------------------------------------------------------
 # One thread per output (forward) or per input pixel (backward, a gather: no atomics); 32-bit
-# index arithmetic, as in conv.py.
-_KERNEL_PARAMS = ("int32 height, int32 width, int32 out_h, int32 out_w, int32 k_h, int32 k_w, "
-                  "int32 stride_h, int32 stride_w")
-
+# index arithmetic with the geometry as compile-time constants, as in conv.py.
 MAX_POOL_FORWARD_SOURCE = """
     int k = (int)i;                        // output index, layout (N, C, Ho, Wo)
-    const int q = k % out_w;   k /= out_w;
-    const int p = k % out_h;
-    const int plane = k / out_h;           // n * C + c
-    const int corner = (plane * height + p * stride_h) * width + q * stride_w;
+    const int q = k % OUT_W;   k /= OUT_W;
+    const int p = k % OUT_H;
+    const int plane = k / OUT_H;           // n * C + c
+    const int corner = (plane * HEIGHT + p * STRIDE_H) * WIDTH + q * STRIDE_W;
     T best = x[corner];
     int best_offset = 0;
-    for (int di = 0; di < k_h; ++di) {
-        for (int dj = 0; dj < k_w; ++dj) {
-            const T value = x[corner + di * width + dj];
+    for (int di = 0; di < K_H; ++di) {
+        for (int dj = 0; dj < K_W; ++dj) {
+            const T value = x[corner + di * WIDTH + dj];
             if (value > best) {            // strictly: ties keep the first offset
                 best = value;
-                best_offset = di * k_w + dj;
+                best_offset = di * K_W + dj;
             }
         }
     }
@@ -196,19 +195,19 @@ MAX_POOL_FORWARD_SOURCE = """
 
 MAX_POOL_BACKWARD_SOURCE = """
     int k = (int)i;                        // dx index, layout (N, C, H, W)
-    const int x_ = k % width;   k /= width;
-    const int y = k % height;
-    const int plane = k / height;
-    // the windows that contain row y start at p stride_h in (y - k_h, y]; likewise for columns
-    const int p_first = y < k_h ? 0 : (y - k_h) / stride_h + 1;
-    const int p_last = min(y / stride_h, out_h - 1);
-    const int q_first = x_ < k_w ? 0 : (x_ - k_w) / stride_w + 1;
-    const int q_last = min(x_ / stride_w, out_w - 1);
+    const int x_ = k % WIDTH;   k /= WIDTH;
+    const int y = k % HEIGHT;
+    const int plane = k / HEIGHT;
+    // the windows that contain row y start at p STRIDE_H in (y - K_H, y]; likewise for columns
+    const int p_first = y < K_H ? 0 : (y - K_H) / STRIDE_H + 1;
+    const int p_last = min(y / STRIDE_H, OUT_H - 1);
+    const int q_first = x_ < K_W ? 0 : (x_ - K_W) / STRIDE_W + 1;
+    const int q_last = min(x_ / STRIDE_W, OUT_W - 1);
     T total = (T)0;
     for (int p = p_first; p <= p_last; ++p) {
         for (int q = q_first; q <= q_last; ++q) {
-            const int o = (plane * out_h + p) * out_w + q;
-            if ((int)argmax[o] == (y - p * stride_h) * k_w + (x_ - q * stride_w)) total += g[o];
+            const int o = (plane * OUT_H + p) * OUT_W + q;
+            if ((int)argmax[o] == (y - p * STRIDE_H) * K_W + (x_ - q * STRIDE_W)) total += g[o];
         }
     }
     dx = total;
@@ -216,14 +215,14 @@ MAX_POOL_BACKWARD_SOURCE = """
 
 
 @functools.cache
-def _max_pool_forward_kernel():
+def _max_pool_forward_kernel(constants: str):
     import cupy
-    return cupy.ElementwiseKernel("raw T x, " + _KERNEL_PARAMS, "T out, U argmax", MAX_POOL_FORWARD_SOURCE,
-                                  "minifb_max_pool_forward")
+    return cupy.ElementwiseKernel("raw T x", "T out, U argmax", MAX_POOL_FORWARD_SOURCE, "minifb_max_pool_forward",
+                                  preamble=constants)
 
 
 @functools.cache
-def _max_pool_backward_kernel():
+def _max_pool_backward_kernel(constants: str):
     import cupy
-    return cupy.ElementwiseKernel("raw T g, raw U argmax, " + _KERNEL_PARAMS, "T dx", MAX_POOL_BACKWARD_SOURCE,
-                                  "minifb_max_pool_backward")
+    return cupy.ElementwiseKernel("raw T g, raw U argmax", "T dx", MAX_POOL_BACKWARD_SOURCE,
+                                  "minifb_max_pool_backward", preamble=constants)
