@@ -21,6 +21,11 @@ try:
 except (ImportError, AttributeError):
     torch = None
 
+if torch is not None:
+    # The tiny float64 problems here run >10x slower when PyTorch's thread pool fights the
+    # other test processes for the cores.
+    torch.set_num_threads(1)
+
 if torch is None:
     class _SkippedModule(pytest.Module):
         """A test file that is reported as skipped without being imported (it imports torch)."""

@@ -100,3 +100,110 @@ def mod_gelu(z, eps=1e-3):
     """GELU(|z|) z / max(|z|, eps)."""
     r = z.abs()
     return torch.nn.functional.gelu(r) * z / r.clamp(min=eps)
+
+
+# ---- the CNNs of the contextual feedback loops source (DESIGN.md) ---------------------------------
+
+def conv_stage(in_channels, out_channels, pool):
+    layers = [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU()]
+    return nn.Sequential(*layers, *([nn.MaxPool2d(2)] if pool else []))
+
+
+class TorchCNN(nn.Module):
+    """conv 3-32 ReLU; conv 32-64 ReLU maxpool; conv 64-128 ReLU maxpool; Linear 8192-256 ReLU;
+    Dropout; Linear 256-10. ``audio``: a global average pool before the first Linear instead."""
+
+    def __init__(self, num_classes=10, in_channels=3, image_size=32, widths=(32, 64, 128), hidden=256, dropout=0.5,
+                 audio=False):
+        super().__init__()
+        w1, w2, w3 = widths
+        last = ([nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(w3, hidden)] if audio else
+                [nn.Flatten(), nn.Linear(w3 * (image_size // 4) ** 2, hidden)])
+        self.stages = nn.ModuleList([conv_stage(in_channels, w1, False), conv_stage(w1, w2, True),
+                                     conv_stage(w2, w3, True), nn.Sequential(*last, nn.ReLU())])
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+        self.stage_channels = [w1, w2, w3, hidden]
+        self.stem = None
+
+    def forward(self, x):
+        for stage in self.stages:
+            x = stage(x)
+        logits = self.head(x)
+        self.step_logits = [logits]
+        return logits
+
+
+class TorchContextAdapter(nn.Module):
+    """act(W [h; z] + b) with z broadcast over the positions of h: a 1x1 convolution on the
+    concatenation for feature maps (channels on axis 1), a Linear on it for vectors and tokens."""
+
+    def __init__(self, channels, context_dim, channel_axis, activation=torch.relu):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(channels, channels + context_dim))
+        self.bias = nn.Parameter(torch.empty(channels))
+        self.channel_axis, self.activation = channel_axis, activation
+
+    def forward(self, h, z):
+        if self.channel_axis == 1:  # (N, C, H, W): z as constant K extra channels
+            z_map = z[:, :, None, None].expand(-1, -1, *h.shape[2:])
+            out = nn.functional.conv2d(torch.cat([h, z_map], 1), self.weight[:, :, None, None], self.bias)
+        else:  # (N, C) or (N, T, C): z repeated over the tokens
+            z_rows = z.reshape(z.shape[0], *([1] * (h.ndim - 2)), z.shape[1]).expand(*h.shape[:-1], -1)
+            out = nn.functional.linear(torch.cat([h, z_rows], -1), self.weight, self.bias)
+        return self.activation(out)
+
+
+class TorchFeedback(nn.Module):
+    """Contextual feedback loops (DESIGN.md) around a network with ``stem``, ``stages``, ``head``:
+    after the plain pass, T times: z = g(y); refine the chosen stages h_l <- a h_l + (1 - a) psi(h_l, z)
+    (all-stages: each later stage recomputed from the refined one before its own refinement); y = head(h_L).
+    alpha: a float, 'learnable' (a = sigmoid(a_l), a_l trained) or 'gated' (a = sigmoid(V [h; z] + c))."""
+
+    def __init__(self, network, stage_axes, num_classes, context_dim=64, mode="head-only", alpha="learnable",
+                 steps=2, step_loss=False):
+        super().__init__()
+        self.network, self.mode, self.alpha, self.steps, self.step_loss = network, mode, alpha, steps, step_loss
+        stages = len(network.stages)
+        self.refined = list(range(stages)) if mode == "all-stages" else [stages - 1]
+        features = [(network.stage_channels[l], stage_axes[l]) for l in self.refined]
+        self.context = nn.Linear(num_classes, context_dim)
+        self.adapters = nn.ModuleList([TorchContextAdapter(c, context_dim, a) for c, a in features])
+        if alpha == "learnable":
+            self.alpha_logits = nn.Parameter(torch.zeros(len(self.refined)))
+        elif alpha == "gated":
+            self.gates = nn.ModuleList([TorchContextAdapter(c, context_dim, a, torch.sigmoid) for c, a in features])
+
+    def blend(self, k, h, z):
+        if self.alpha == "learnable":
+            a = torch.sigmoid(self.alpha_logits[k])
+        elif self.alpha == "gated":
+            a = self.gates[k](h, z)
+        else:
+            a = self.alpha
+        return a * h + (1 - a) * self.adapters[k](h, z)
+
+    def forward(self, x):
+        net = self.network
+        h = net.stem(x) if net.stem is not None else x
+        states = []
+        for stage in net.stages:
+            h = stage(h)
+            states.append(h)
+        logits = net.head(h)
+        self.step_logits = [logits]
+        for _ in range(self.steps):
+            z = self.context(logits)
+            if self.mode == "head-only":
+                states[-1] = self.blend(0, states[-1], z)
+            else:
+                states = [self.blend(0, states[0], z)]
+                for k, stage in enumerate(list(net.stages)[1:], start=1):
+                    states.append(self.blend(k, stage(states[-1]), z))
+            logits = net.head(states[-1])
+            self.step_logits.append(logits)
+        return logits
+
+    def loss(self, labels):
+        """Cross-entropy of the final logits, or its mean over y_0..y_T with step_loss."""
+        steps = self.step_logits if self.step_loss else self.step_logits[-1:]
+        return sum(nn.functional.cross_entropy(y, labels) for y in steps) / len(steps)

@@ -1,0 +1,102 @@
+"""Every registered model against a PyTorch twin (tests/torch/torch_models.py) with the same weights.
+
+The minifb model is built with its own initialisation, parameters that start constant (alpha
+logits, norm weights) are moved off their initial values, the state dict is copied into the
+twin, and both run the same batch in evaluation mode (dropout off; feedback models take
+steps_eval steps). Compared: the logits of every refinement step, the training loss
+(minifb.models.training_loss against cross-entropy in PyTorch) and every parameter's gradient.
+
+Name mapping: the twins use minifb's attribute names, so state dict keys are identical (see
+minifb.testing.torch_state_dict); models whose PyTorch twin names a part differently list
+their renames in TWINS.
+"""
+import numpy as np
+import pytest
+import torch
+
+import minifb as mf
+import minifb.models
+from minifb.testing import cast, torch_state_dict
+import torch_models as T
+
+CIFAR, AUDIO = (2, 3, 32, 32), (2, 1, 40, 24)
+
+
+def feedback_twin(network, stage_axes, num_classes):
+    def build(context_dim=64, mode="head-only", alpha="learnable", steps_train=2, steps_eval=2, step_loss=False):
+        return T.TorchFeedback(network(), stage_axes, num_classes, context_dim, mode, alpha, steps_eval, step_loss)
+    return build
+
+
+# model name -> (PyTorch twin built from the same settings, renames minifb -> PyTorch)
+TWINS = {
+    "cnn": (lambda **c: T.TorchCNN(**c), ()),
+    "feedback-cnn": (feedback_twin(lambda: T.TorchCNN(dropout=0.0), [1, 1, 1, -1], 10), ()),
+    "audio-cnn": (lambda **c: T.TorchCNN(num_classes=12, in_channels=1, audio=True, **c), ()),
+    "feedback-audio-cnn": (feedback_twin(lambda: T.TorchCNN(12, 1, dropout=0.0, audio=True), [1, 1, 1, -1], 12), ()),
+}
+
+# (model name, settings, input shape)
+CASES = [
+    ("cnn", {}, CIFAR),
+    ("feedback-cnn", {}, CIFAR),
+    ("feedback-cnn", {"mode": "all-stages", "alpha": "gated"}, CIFAR),
+    ("feedback-cnn", {"mode": "all-stages", "alpha": 0.3, "steps_eval": 3, "step_loss": True}, CIFAR),
+    ("feedback-cnn", {"mode": "head-only", "alpha": "gated", "step_loss": True, "context_dim": 16}, CIFAR),
+    ("audio-cnn", {}, AUDIO),
+    ("feedback-audio-cnn", {"mode": "all-stages"}, AUDIO),
+]
+
+
+def test_every_registered_model_has_a_twin_and_a_case():
+    missing = sorted(set(mf.models.available()) - set(TWINS))
+    untested = sorted(set(mf.models.available()) - {name for name, _, _ in CASES})
+    assert not missing and not untested, f"models without a PyTorch twin: {missing}; without a case: {untested}"
+
+
+def move_constant_parameters(model, rng):
+    """Parameters that start as constants (alpha logits 0, norm weights 1) get random values:
+    a mix-up of two such entries would otherwise go unnoticed."""
+    for p in model.parameters():
+        if p.size > 0 and float(np.ptp(mf.asnumpy(p.data))) == 0:
+            p.data = p.data + rng.uniform(-0.5, 0.5, p.shape).astype(p.dtype)
+
+
+def compare_model(check, name, settings, shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    model = mf.models.create(name, **settings)
+    move_constant_parameters(model, rng)
+    cast(model, dtype).to(check.device).eval()
+    build, renames = TWINS[name]
+    twin = build(**settings).to(device=check.torch_device, dtype=getattr(torch, dtype)).eval()
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in torch_state_dict(model, renames).items()})
+
+    x = rng.standard_normal(shape).astype(dtype)
+    labels = rng.integers(0, model.num_classes, shape[0])
+    logits = model(check.mf(x, requires_grad=False))
+    loss = mf.models.training_loss(model, logits, labels)
+    loss.backward()
+    torch_logits = twin(check.torch(x, requires_grad=False))
+    torch_labels = torch.tensor(labels, device=check.torch_device)
+    torch_loss = twin.loss(torch_labels) if hasattr(twin, "loss") else torch.nn.functional.cross_entropy(torch_logits, torch_labels)
+    torch_loss.backward()
+
+    assert len(model.step_logits) == len(twin.step_logits), f"{name}: {len(model.step_logits)} steps vs {len(twin.step_logits)}"
+    for t, (a, e) in enumerate(zip(model.step_logits, twin.step_logits)):
+        check.close(f"{name} logits of step {t}", a, e)
+    check.close(f"{name} loss", loss, torch_loss)
+    torch_params = dict(twin.named_parameters())
+    mf_grads = torch_state_dict({k: p.grad for k, p in model.named_parameters()}, renames)
+    assert sorted(mf_grads) == sorted(torch_params), f"{name}: parameter names differ"
+    for key, grad in mf_grads.items():
+        check.close(f"{name} grad of {key}", grad, torch_params[key].grad)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in s.items())}" for n, s, _ in CASES])
+def test_model_matches_torch_twin_float64(case, check):
+    compare_model(check, *case, dtype="float64")
+
+
+@pytest.mark.parametrize("name", ["cnn", "feedback-cnn"])
+def test_model_matches_torch_twin_float32(name, check):
+    compare_model(check, name, {"mode": "all-stages"} if name.startswith("feedback") else {}, CIFAR, "float32")
