@@ -231,3 +231,47 @@ def test_mlp_overfits_random_points(device):
         loss.backward()
         opt.step()
     assert loss.item() < 0.05
+
+
+# ---- the same numbers as PyTorch (when it is installed) ------------------------------------------------
+
+@pytest.mark.parametrize("name, options", [
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("SGD", dict(lr=0.1, momentum=0.5, dampening=0.3)),
+    ("Adam", dict(lr=0.05, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)),
+    ("AdamW", dict(lr=0.05, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)),
+], ids=["sgd-wd", "sgd-nesterov", "sgd-dampening", "adam", "adamw"])
+def test_optimizers_match_pytorch(device, name, options):
+    torch = pytest.importorskip("torch")
+    start = np.random.default_rng(2).standard_normal((3, 4))
+    grads = np.random.default_rng(3).standard_normal((6, 3, 4))
+    ours = run({"SGD": SGD, "Adam": Adam, "AdamW": AdamW}[name], grads, device, start=start, **options)
+    p = torch.nn.Parameter(torch.tensor(start))
+    theirs_opt = getattr(torch.optim, name)([p], **options)
+    theirs = []
+    for g in grads:
+        p.grad = torch.tensor(g)
+        theirs_opt.step()
+        theirs.append(p.detach().numpy().copy())
+    np.testing.assert_allclose(ours, np.array(theirs), rtol=1e-12, atol=1e-14)
+
+
+def test_step_and_one_cycle_schedules_match_pytorch():
+    torch = pytest.importorskip("torch")
+
+    def torch_lrs(make, steps):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        schedule = make(opt)
+        values = [opt.param_groups[0]["lr"]]
+        for _ in range(steps):
+            opt.step()
+            schedule.step()
+            values.append(opt.param_groups[0]["lr"])
+        return values
+
+    assert lrs(StepDecay(optimizer(), step_size=4, gamma=0.3), 12) == pytest.approx(
+        torch_lrs(lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.3), 12), rel=1e-12)
+    assert lrs(OneCycle(optimizer(), max_lr=0.5, total_steps=17, pct_start=0.25), 16) == pytest.approx(
+        torch_lrs(lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.5, total_steps=17, pct_start=0.25,
+                                                                cycle_momentum=False), 16), rel=1e-12)
