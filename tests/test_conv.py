@@ -15,7 +15,8 @@ given_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fix
 
 
 def naive_conv2d(x, w, b, stride, padding):
-    """The definition, one output element at a time: sum over c, i, j of w[o, c, i, j] x_pad[n, c, p sh + i, q sw + j]."""
+    """The definition, one output element at a time:
+    out[n, o, p, q] = b[o] + sum over c, i, j of w[o, c, i, j] x_pad[n, c, p sh + i, q sw + j]."""
     (sh, sw), (ph, pw) = stride, padding
     n, c, h, wd = x.shape
     c_out, _, kh, kw = w.shape

@@ -167,7 +167,8 @@ def test_pooling_layers(device):
     xt = mf.tensor(x, device=device)
     cases = [
         (MaxPool2d(2), "MaxPool2d(kernel_size=(2, 2), stride=(2, 2))", naive_pool(x, (2, 2), (2, 2), np.max)),
-        (AvgPool2d(3, stride=2), "AvgPool2d(kernel_size=(3, 3), stride=(2, 2))", naive_pool(x, (3, 3), (2, 2), np.mean)),
+        (AvgPool2d(3, stride=2), "AvgPool2d(kernel_size=(3, 3), stride=(2, 2))",
+         naive_pool(x, (3, 3), (2, 2), np.mean)),
         (AdaptiveAvgPool2d((2, 3)), "AdaptiveAvgPool2d(output_size=(2, 3))", naive_adaptive_avg_pool(x, 2, 3)),
     ]
     for layer, text, expected in cases:

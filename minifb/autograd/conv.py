@@ -20,8 +20,9 @@ columns. The batch is processed in chunks whose column matrix holds at most
 large the batch.
 
 On CuPy, im2col and col2im are custom kernels with 32-bit index arithmetic (a chunk is kept
-below 2**31 elements), compiled once per geometry with the sizes as constants. col2im is a gather: each input pixel sums the columns it appeared in, so
-no atomics are needed and the result is deterministic.
+below 2**31 elements), compiled once per geometry with the sizes as constants. col2im is a
+gather: each input pixel sums the columns it appeared in, so no atomics are needed and the
+result is deterministic.
 """
 from __future__ import annotations
 
