@@ -111,7 +111,7 @@ def _transform(name, x, s, axes, norm):
     real = np.result_type(x.dtype, np.float32) if x.dtype.kind != "c" else x.data.real.dtype
     cplx = np.result_type(real, np.complex64)  # float32 -> complex64 on both backends
     last = tuple(range(x.ndim - len(axes), x.ndim))
-    a = xp.moveaxis(x.data, axes, last)
+    a = _move(xp, x.data, axes, last)
     if kind == "fft":
         out = xp.fft.fftn(a, s, last, norm).astype(cplx, copy=False)
         vjp = lambda g: xp.fft.ifftn(g, None, last, _DUAL_NORM[norm])
@@ -120,25 +120,35 @@ def _transform(name, x, s, axes, norm):
         vjp = lambda g: xp.fft.fftn(g, None, last, _DUAL_NORM[norm])
     elif kind == "rfft":
         out = xp.fft.rfftn(a, s, last, norm).astype(cplx, copy=False)
-        vjp = lambda g: _irfftn(xp, _weight_bins(g, s[-1], 0.5), s, last, _DUAL_NORM[norm])
+        vjp = lambda g: _irfftn(xp, _weight_bins(g, s[-1], 0.5), s, last, _DUAL_NORM[norm], owned=True)
     else:
         out = _irfftn(xp, a, s, last, norm).astype(real, copy=False)
         vjp = lambda g: _weight_bins(xp.fft.rfftn(g, None, last, _DUAL_NORM[norm]), s[-1], 2.0)
 
     def backward(g):
-        g = vjp(xp.moveaxis(g, axes, last))
-        return (xp.moveaxis(_fit(xp, g, in_lengths), last, axes),)
-    return record(name, xp.moveaxis(out, last, axes), (x,), backward)
+        return (_move(xp, _fit(xp, vjp(_move(xp, g, axes, last)), in_lengths), last, axes),)
+    return record(name, _move(xp, out, last, axes), (x,), backward)
 
 
-def _irfftn(xp, a, s, last, norm):
+def _move(xp, a, source, destination):
+    """``a`` with axes ``source`` moved to ``destination``; ``a`` itself when nothing moves (CuPy
+    copies any view it is asked to transform, even a contiguous one)."""
+    return a if source == destination else xp.moveaxis(a, source, destination)
+
+
+def _irfftn(xp, a, s, last, norm, owned=False):
     """irfft over the last axes as ifft over all but the last, then irfft along the last.
 
     cuFFT's multi-axis C2R transform assumes a fully Hermitian input; spelling it out keeps
-    NumPy's meaning on both backends for any input (gradients are not Hermitian).
+    NumPy's meaning on both backends for any input (gradients are not Hermitian). cuFFT's C2R
+    also overwrites its input, so CuPy copies it first; an ``owned`` temporary is handed over as is.
     """
     if len(last) > 1:
         a = xp.fft.ifftn(a, s[:-1], last[:-1], norm)
+        owned = True
+    if owned and xp is not np:
+        import cupyx.scipy.fft
+        return cupyx.scipy.fft.irfft(a, s[-1], last[-1], norm, overwrite_x=True)
     return xp.fft.irfft(a, s[-1], last[-1], norm)
 
 
