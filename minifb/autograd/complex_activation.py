@@ -33,12 +33,13 @@ def mod_relu(z, b, eps=1e-3):
     broadcast_shape("mod_relu", z.shape, b.shape)
     xp = get_array_module(z.data)
     r = xp.abs(z.data)
-    shifted = r + b.data
-    active = shifted > 0
     m = xp.maximum(r, eps)
-    gain = xp.where(active, shifted, 0) / m
-    dgain_dr = (active - (r > eps) * gain) / m
-    return _record_gain("mod_relu", z, b, r, gain, dgain_dr, active / m)
+    gain = xp.maximum(r + b.data, 0) / m
+
+    def gain_derivatives():  # (ds/dr, ds/db), needed only by backward
+        active = (r + b.data) > 0
+        return (active - (r > eps) * gain) / m, active / m
+    return _record_gain("mod_relu", z, b, r, gain, gain_derivatives)
 
 
 def mod_gelu(z, eps=1e-3):
@@ -46,24 +47,26 @@ def mod_gelu(z, eps=1e-3):
     (z,) = tensors("mod_gelu", z)
     xp = get_array_module(z.data)
     r = xp.abs(z.data)
-    cdf = 0.5 * (1 + erf(r * (1 / math.sqrt(2))))
     m = xp.maximum(r, eps)
+    cdf = 0.5 * (1 + erf(r * (1 / math.sqrt(2))))
     gain = r * cdf / m
-    dgelu = cdf + r * _INV_SQRT_2PI * xp.exp(-0.5 * r * r)
-    return _record_gain("mod_gelu", z, None, r, gain, (dgelu - (r > eps) * gain) / m, None)
+
+    def gain_derivatives():  # GELU'(r) = Phi(r) + r phi(r)
+        dgelu = cdf + r * _INV_SQRT_2PI * xp.exp(-0.5 * r * r)
+        return (dgelu - (r > eps) * gain) / m, None
+    return _record_gain("mod_gelu", z, None, r, gain, gain_derivatives)
 
 
-def _record_gain(name, z, b, r, gain, dgain_dr, dgain_db):
-    """Record out = gain * z with the VJPs of the module docstring (b and dgain_db may be None)."""
+def _record_gain(name, z, b, r, gain, gain_derivatives):
+    """Record out = gain * z with the VJPs of the module docstring (no bias: b is None)."""
     xp = get_array_module(z.data)
     out = (gain * z.data).astype(z.dtype, copy=False)
-    inputs = (z,) if b is None else (z, b)
 
     def vjp(g):
+        dgain_dr, dgain_db = gain_derivatives()
         along = (g.conj() * z.data).real  # Re(conj(g) z)
         grad_z = g * gain + (dgain_dr * along / xp.where(r == 0, 1, r)) * z.data
-        grads = (unbroadcast(grad_z, z.shape),)
-        if b is not None:
-            grads += (unbroadcast(along * dgain_db, b.shape),)
-        return grads
-    return record(name, out, inputs, vjp)
+        if b is None:
+            return (unbroadcast(grad_z, z.shape),)
+        return unbroadcast(grad_z, z.shape), unbroadcast(along * dgain_db, b.shape)
+    return record(name, out, (z,) if b is None else (z, b), vjp)
