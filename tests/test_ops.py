@@ -367,3 +367,25 @@ def test_sum_leading_and_unbroadcast_agree_with_numpy_sums(device, xp, shape, da
     summed = a.sum(axis=tuple(range(n)))
     summed = summed.sum(axis=tuple(i for i, s in enumerate(target) if s == 1), keepdims=True)
     np.testing.assert_allclose(mf.asnumpy(unbroadcast(xp.asarray(a), target)), summed, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", OPS)
+@given_settings
+@given(data=st.data())
+def test_float32_backward_stays_float32(name, device, data, monkeypatch):
+    """No VJP promotes float32 to float64 (the cast back would cost a copy of every gradient)."""
+    from minifb.autograd import tape
+    arrays, f, _ = OPS[name](data)
+    inputs = [mf.tensor(a.astype(np.float32), requires_grad=True, device=device) for a in arrays]
+    out = f(*inputs)
+    promoted = []
+    accumulate = tape.accumulate
+
+    def watching_accumulate(t, g):
+        if g is not None and g.dtype != t.data.dtype:
+            promoted.append(f"{g.dtype} gradient for a {t.data.dtype} tensor of shape {t.shape}")
+        accumulate(t, g)
+    monkeypatch.setattr(tape, "accumulate", watching_accumulate)
+    out.backward(np.ones(out.shape, np.float32))
+    assert not promoted
+    assert all(t.grad.dtype == np.float32 for t in inputs)

@@ -169,3 +169,20 @@ def test_a_failed_backward_leaves_no_gradient_behind(device):
         loss.backward()
     (x * 1).sum().backward()  # a later backward must not see the half-done one
     np.testing.assert_allclose(mf.asnumpy(x.grad), np.ones(3))
+
+
+def test_zero_dimensional_values_and_gradients_are_arrays(device, xp):
+    x = mf.tensor(np.array(2.0), requires_grad=True, device=device)
+    y = (x * 3).exp()
+    assert isinstance(y.data, xp.ndarray) and y.shape == ()
+    y.backward()
+    assert isinstance(x.grad, xp.ndarray) and x.grad.shape == ()
+    np.testing.assert_allclose(mf.asnumpy(x.grad), 3 * np.exp(6.0))
+
+
+def test_an_array_on_the_left_of_an_operator_gives_a_tensor(device, xp):
+    x = mf.tensor(np.array([1.0, 2.0]), requires_grad=True, device=device)
+    y = xp.asarray([3.0, 4.0]) * x
+    assert isinstance(y, mf.Tensor)
+    y.sum().backward()
+    np.testing.assert_allclose(mf.asnumpy(x.grad), [3.0, 4.0])

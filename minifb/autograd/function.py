@@ -26,6 +26,8 @@ from .tensor import Tensor
 def record(name: str, out, inputs: tuple, vjp) -> Tensor:
     """Wrap the array ``out`` in a Tensor; when any input needs a gradient, put a node on the tape."""
     requires_grad = tape.is_grad_enabled() and any(t.requires_grad for t in inputs)
+    if isinstance(out, np.generic):  # NumPy gives scalars for 0-d results; a tensor holds an array
+        out = np.asarray(out)
     result = Tensor._wrap(out, requires_grad)
     if requires_grad:
         node = tape.Node(name, inputs, vjp)

@@ -22,6 +22,8 @@ import contextlib
 import threading
 import weakref
 
+import numpy as np
+
 _state = threading.local()
 _tape: list[weakref.ref] = []
 _COMPACT_EVERY = 4096  # drop dead weak references once this many entries have been added
@@ -103,6 +105,8 @@ def accumulate(tensor, g) -> None:
     """Add gradient ``g`` into ``tensor``: its node's output slot, or ``.grad`` of a leaf."""
     if g is None:
         return
+    if isinstance(g, np.generic):  # NumPy gives scalars for 0-d results; .grad is always an array
+        g = np.asarray(g)
     if g.shape != tensor.data.shape:  # a wrong VJP is a bug in minifb: say so loudly
         raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {tensor.data.shape}")
     if g.dtype != tensor.data.dtype:
