@@ -29,11 +29,18 @@ from .layers.conv import Conv2d
 from .layers.feedback import ContextualFeedback
 from .layers.linear import Linear
 from .layers.module import Module
+from .layers.vit import ViT, FeedbackViT
 
 # name -> (class, settings fixed by the name, description)
 _REGISTRY = {
     "cnn": (CNN, {}, "CIFAR-10 CNN: 3 convs, Linear 8192-256, dropout 0.5"),
     "feedback-cnn": (FeedbackCNN, {}, "the CNN trunk without dropout in contextual feedback loops (T = 2)"),
+    "vit": (ViT, {"mixer": "attention"}, "CIFAR-10 ViT with softmax self-attention (patch 4, D 192, depth 6, 6 heads)"),
+    "fftnet-vit": (ViT, {"mixer": "fft"}, "the ViT with FFTNet's global adaptive spectral filter as the token mixer"),
+    "fftnet-vit-windowed": (ViT, {"mixer": "fft-windowed"}, "FFTNet with a windowed local branch (w 16, hop 8), gated per head"),
+    "wavelet-vit": (ViT, {"mixer": "wavelet"}, "the ViT with context-scaled Haar sub-bands (3 levels) as the token mixer"),
+    "hybrid-vit": (ViT, {"mixer": "hybrid"}, "the ViT with the global FFT filter and the wavelet mixer, gated per head"),
+    "feedback-vit": (FeedbackViT, {}, "the attention ViT in contextual feedback loops on the block outputs (T = 2)"),
     "audio-cnn": (AudioCNN, {}, "log-mel CNN: 3 convs, global average pool, Linear 128-256-12"),
     "feedback-audio-cnn": (FeedbackAudioCNN, {}, "the audio CNN trunk in contextual feedback loops (T = 2)"),
 }

@@ -9,3 +9,6 @@ from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from .feedback import ContextAdapter, ContextualFeedback, StagedNetwork
 from .cnn import CNN, FeedbackCNN
 from .audio_cnn import AudioCNN, FeedbackAudioCNN
+from .fft_mixer import FFTMixer, WindowedFFTMixer
+from .wavelet_mixer import HybridMixer, WaveletMixer
+from .vit import EncoderBlock, FeedbackViT, ViT

@@ -1,0 +1,139 @@
+"""The Vision Transformer (Dosovitskiy et al., 2021) with a choice of token mixer, and its feedback form.
+
+    tokens = [CLS; Linear(patches)] + positional embedding,  Dropout        (B, N + 1, D)
+    depth x EncoderBlock (pre-norm):  x + Dropout(Mix(LN(x))),  x + MLP(LN(x))
+    logits = Linear(LN(x)[:, 0])                                           (the CLS token)
+
+Mixers, all (B, N, D) -> (B, N, D): 'attention' (softmax self-attention, the baseline), 'fft'
+(FFTNet's global adaptive spectral filter), 'fft-windowed' (plus a local windowed branch),
+'wavelet' (context-scaled Haar sub-bands), 'hybrid' (FFT and wavelet, gated). The defaults are
+the CIFAR-10 configuration of DESIGN.md: 32x32 images, patch 4 (64 patches + CLS = 65 tokens),
+D = 192, depth 6, 6 heads, MLP ratio 3, dropout 0.1. The CLS token and the positional embedding
+are drawn from a normal of std 0.02 truncated to +-2 std.
+"""
+from __future__ import annotations
+
+from ..autograd.shape import concatenate, expand
+from .activation import Dropout
+from .attention import MultiHeadSelfAttention
+from .feedback import ContextualFeedback, StagedNetwork
+from .fft_mixer import FFTMixer, WindowedFFTMixer
+from .linear import MLP, Linear
+from . import init
+from .module import Module, ModuleList, Parameter
+from .normalization import LayerNorm
+from .wavelet_mixer import HybridMixer, WaveletMixer
+
+MIXERS = ("attention", "fft", "fft-windowed", "wavelet", "hybrid")
+
+
+def make_mixer(kind: str, dim: int, num_tokens: int, heads: int, dropout: float = 0.0, window=None, levels=None) -> Module:
+    """A token mixer by name (see MIXERS); ``window`` only for 'fft-windowed', ``levels`` only for
+    'wavelet' and 'hybrid' (None: their defaults, 16 and 3)."""
+    if kind not in MIXERS:
+        raise ValueError(f"make_mixer: unknown mixer {kind!r}; expected one of {MIXERS}")
+    if window is not None and kind != "fft-windowed":
+        raise ValueError(f"make_mixer: window={window} applies to the 'fft-windowed' mixer only, not {kind!r}")
+    if levels is not None and kind not in ("wavelet", "hybrid"):
+        raise ValueError(f"make_mixer: levels={levels} applies to the 'wavelet' and 'hybrid' mixers only, not {kind!r}")
+    if kind == "attention":
+        return MultiHeadSelfAttention(dim, heads, dropout)
+    if kind == "fft":
+        return FFTMixer(dim, num_tokens, heads)
+    if kind == "fft-windowed":
+        return WindowedFFTMixer(dim, num_tokens, heads, 16 if window is None else window)
+    mixer_class = WaveletMixer if kind == "wavelet" else HybridMixer
+    return mixer_class(dim, num_tokens, heads, 3 if levels is None else levels)
+
+
+class EncoderBlock(Module):
+    """Pre-norm transformer block: x + Dropout(Mix(LN(x))), then x + MLP(LN(x)),
+    MLP = Linear(D, rD), GELU, Dropout, Linear(rD, D), Dropout."""
+
+    def __init__(self, dim: int, mixer: Module, mlp_ratio: float = 3, dropout: float = 0.1):
+        super().__init__()
+        self.norm1 = LayerNorm(dim)
+        self.mixer = mixer
+        self.drop = Dropout(dropout)
+        self.norm2 = LayerNorm(dim)
+        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout)
+
+    def forward(self, x):
+        x = x + self.drop(self.mixer(self.norm1(x)))
+        return x + self.mlp(self.norm2(x))
+
+
+class PatchEmbedding(Module):
+    """Images (B, C, H, W) -> tokens (B, 1 + (H/p)(W/p), D): the patches, each flattened in (c, i, j)
+    order and mapped by one Linear (the same as a conv with kernel and stride p), after a learned
+    CLS token; plus a learned positional embedding, then dropout."""
+
+    def __init__(self, image_size: int, patch: int, in_channels: int, dim: int, dropout: float):
+        super().__init__()
+        if image_size % patch:
+            raise ValueError(f"PatchEmbedding: image_size {image_size} is not a multiple of patch {patch}")
+        self.image_size, self.patch, self.in_channels = image_size, patch, in_channels
+        self.num_patches = (image_size // patch) ** 2
+        self.proj = Linear(in_channels * patch * patch, dim)
+        self.cls_token = Parameter(init.trunc_normal((1, 1, dim), std=0.02, a=-0.04, b=0.04))
+        self.pos_embedding = Parameter(init.trunc_normal((1, self.num_patches + 1, dim), std=0.02, a=-0.04, b=0.04))
+        self.drop = Dropout(dropout)
+
+    def forward(self, x):
+        b, c = x.shape[:2]
+        p, g = self.patch, self.image_size // self.patch
+        patches = x.reshape(b, c, g, p, g, p).transpose(0, 2, 4, 1, 3, 5).reshape(b, g * g, c * p * p)
+        tokens = self.proj(patches)
+        cls = expand(self.cls_token, (b, 1, tokens.shape[2]))
+        return self.drop(concatenate([cls, tokens], axis=1) + self.pos_embedding)
+
+
+class ClassifierHead(Module):
+    """logits = Linear(LN(x)[:, 0]): the class token after a final LayerNorm."""
+
+    def __init__(self, dim: int, num_classes: int):
+        super().__init__()
+        self.norm = LayerNorm(dim)
+        self.linear = Linear(dim, num_classes)
+
+    def forward(self, x):
+        return self.linear(self.norm(x[:, 0]))
+
+
+class ViT(StagedNetwork):
+    """Vision Transformer for NCHW images with the token mixer ``mixer`` (see MIXERS)."""
+
+    def __init__(self, image_size: int = 32, patch: int = 4, dim: int = 192, depth: int = 6, heads: int = 6,
+                 mlp_ratio: float = 3, dropout: float = 0.1, num_classes: int = 10, mixer: str = "attention",
+                 in_channels: int = 3, window=None, levels=None):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"ViT: dim {dim} must be a multiple of heads {heads}")
+        self.image_size, self.in_channels, self.num_classes, self.mixer = image_size, in_channels, num_classes, mixer
+        self.stem = PatchEmbedding(image_size, patch, in_channels, dim, dropout)
+        num_tokens = self.stem.num_patches + 1
+        self.stages = ModuleList([EncoderBlock(dim, make_mixer(mixer, dim, num_tokens, heads, dropout, window, levels),
+                                               mlp_ratio, dropout) for _ in range(depth)])
+        self.head = ClassifierHead(dim, num_classes)
+        self.stage_features = [(dim, -1)] * depth
+
+    def check_input(self, x) -> None:
+        expected = (self.in_channels, self.image_size, self.image_size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"{type(self).__name__}: expected images of shape (N, {', '.join(map(str, expected))}), "
+                             f"got {tuple(x.shape)}")
+
+    def extra_repr(self):
+        return f"mixer={self.mixer!r}"
+
+
+class FeedbackViT(ContextualFeedback):
+    """A ViT inside contextual feedback loops: the adapters act on the encoder blocks' outputs
+    (Linear on [token; z] for every token). ``feedback``: ContextualFeedback's settings."""
+
+    def __init__(self, image_size: int = 32, patch: int = 4, dim: int = 192, depth: int = 6, heads: int = 6,
+                 mlp_ratio: float = 3, dropout: float = 0.1, num_classes: int = 10, mixer: str = "attention",
+                 in_channels: int = 3, window=None, levels=None, **feedback):
+        network = ViT(image_size, patch, dim, depth, heads, mlp_ratio, dropout, num_classes, mixer, in_channels,
+                      window, levels)
+        super().__init__(network, **feedback)

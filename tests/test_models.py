@@ -1,0 +1,143 @@
+"""The model registry: every model builds, counts, validates its input and learns a small batch."""
+import numpy as np
+import pytest
+
+import minifb as mf
+from minifb import models
+from minifb.optim import Adam
+
+CIFAR = (3, 32, 32)
+AUDIO = (1, 40, 101)
+
+# Small settings of each registered model, so that fitting a batch on the CPU takes a moment.
+TINY = {
+    "cnn": dict(image_size=8, widths=(4, 8, 8), hidden=16, dropout=0.0),
+    "feedback-cnn": dict(image_size=8, widths=(4, 8, 8), hidden=16, context_dim=8),
+    "audio-cnn": dict(widths=(4, 8, 8), hidden=16, dropout=0.0),
+    "feedback-audio-cnn": dict(widths=(4, 8, 8), hidden=16, context_dim=8, step_loss=True),
+    "vit": dict(image_size=8, patch=2, dim=16, depth=1, heads=2, mlp_ratio=2, dropout=0.0),
+    "fftnet-vit": dict(image_size=8, patch=2, dim=16, depth=1, heads=2, mlp_ratio=2, dropout=0.0),
+    "fftnet-vit-windowed": dict(image_size=8, patch=2, dim=16, depth=1, heads=2, mlp_ratio=2, dropout=0.0, window=4),
+    "wavelet-vit": dict(image_size=8, patch=2, dim=16, depth=1, heads=2, mlp_ratio=2, dropout=0.0, levels=2),
+    "hybrid-vit": dict(image_size=8, patch=2, dim=16, depth=1, heads=2, mlp_ratio=2, dropout=0.0, levels=2),
+    "feedback-vit": dict(image_size=8, patch=2, dim=16, depth=2, heads=2, mlp_ratio=2, dropout=0.0, context_dim=8),
+}
+TINY_INPUT = {"cnn": (3, 8, 8), "audio": (1, 8, 12), "vit": (3, 8, 8)}
+
+
+def tiny_input_shape(name):
+    return TINY_INPUT["audio" if "audio" in name else "vit" if "vit" in name else "cnn"]
+
+
+def test_every_model_is_registered():
+    assert set(models.available()) == {"cnn", "feedback-cnn", "vit", "fftnet-vit", "fftnet-vit-windowed", "wavelet-vit",
+                                       "hybrid-vit", "feedback-vit", "audio-cnn", "feedback-audio-cnn"}
+    assert set(TINY) == set(models.available())
+
+
+def test_unknown_names_and_settings_are_rejected():
+    with pytest.raises(KeyError, match="unknown model 'resnet'"):
+        models.create("resnet")
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['steps'\]"):
+        models.create("feedback-cnn", steps=3)
+    with pytest.raises(ValueError, match="unknown setting"):
+        models.create("cnn", mode="head-only")  # feedback settings belong to feedback models
+
+
+def test_cnn_parameters_and_macs_follow_the_architecture():
+    model = models.create("cnn")
+    convs = [(3, 32), (32, 64), (64, 128)]
+    expected = sum(cout * cin * 9 + cout for cin, cout in convs) + 8192 * 256 + 256 + 256 * 10 + 10
+    assert models.count_parameters(model) == expected == 2_193_226
+    conv_macs = 32 * 32 * 32 * 27 + 64 * 32 * 32 * 32 * 9 + 128 * 16 * 16 * 64 * 9
+    assert models.count_flops(model, (1,) + CIFAR) == conv_macs + 8192 * 256 + 256 * 10
+    assert models.count_flops(model, (2,) + CIFAR) == 2 * (conv_macs + 8192 * 256 + 256 * 10)
+
+
+def test_feedback_macs_count_every_step():
+    plain = models.count_flops(models.create("cnn"), (1,) + CIFAR)
+    one = models.count_flops(models.create("feedback-cnn", steps_eval=1), (1,) + CIFAR)
+    three = models.count_flops(models.create("feedback-cnn", steps_eval=3), (1,) + CIFAR)
+    # one head-only step: context Linear 10x64, adapter 256 x (256 + 64), the head again 256x10
+    step = 10 * 64 + 256 * (256 + 64) + 256 * 10
+    assert one == plain + step and three == plain + 3 * step
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_model_fits_a_small_batch(device, name):
+    mf.seed(0)
+    model = models.create(name, num_classes=4, **TINY[name]).to(device)
+    rng = np.random.default_rng(0)
+    x = mf.tensor(rng.standard_normal((8,) + tiny_input_shape(name)).astype(np.float32), device=device)
+    labels = mf.backend.xp_for(device).asarray(rng.integers(0, 4, size=8))
+    optimizer = Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(60):
+        logits = model(x)
+        assert logits.shape == (8, 4) and logits.dtype == np.float32
+        loss = models.training_loss(model, logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 < losses[0]
+    model.eval()
+    with mf.no_grad():
+        accuracy = float((mf.asnumpy(model(x).data).argmax(1) == mf.asnumpy(labels)).mean())
+    assert accuracy == 1.0
+
+
+def test_vit_parameters_follow_the_architecture():
+    d, r, tokens = 192, 3, 65
+    block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * r * d + r * d) + (r * d * d + d)
+    embedding = 48 * d + d + d + tokens * d          # patch Linear, CLS, positions
+    head = 2 * d + d * 10 + 10
+    assert models.count_parameters(models.create("vit")) == embedding + 6 * block + head == 2_250_058
+
+
+def test_vit_macs_count_attention_products():
+    model = models.create("vit", depth=1)
+    linear = 65 * (192 * 576 + 192 * 192 + 2 * 192 * 576) + 64 * 48 * 192 + 192 * 10
+    assert models.count_flops(model, (1,) + CIFAR) == linear + 2 * 65 * 65 * 192
+
+
+def test_patch_embedding_is_a_strided_convolution(device):
+    """The reshape + Linear patch embedding equals conv2d with kernel and stride = patch."""
+    vit = models.create("vit", image_size=8, patch=4, dim=6, depth=1, heads=2, dropout=0.0).to(device)
+    x = mf.tensor(np.random.default_rng(2).standard_normal((2, 3, 8, 8)).astype(np.float32), device=device)
+    embed = vit.stem
+    weight = embed.proj.weight.reshape(6, 3, 4, 4)
+    conv = mf.conv2d(x, weight, embed.proj.bias, stride=4).reshape(2, 6, 4).transpose(0, 2, 1)   # (B, patches, D)
+    tokens = embed(x)
+    assert tokens.shape == (2, 5, 6)
+    np.testing.assert_allclose(mf.asnumpy(tokens[:, 1:]), mf.asnumpy(conv + embed.pos_embedding[:, 1:]), rtol=1e-5, atol=1e-6)
+    cls = mf.asnumpy(embed.cls_token[0] + embed.pos_embedding[:, 0])  # (1, D), the same for every image
+    np.testing.assert_allclose(mf.asnumpy(tokens[:, 0]), np.broadcast_to(cls, (2, 6)))
+
+
+def test_vit_embeddings_are_truncated_normal_with_std_002():
+    vit = models.create("vit")
+    values = np.concatenate([vit.stem.pos_embedding.numpy().ravel(), vit.stem.cls_token.numpy().ravel()])
+    assert np.abs(values).max() <= 0.04 and 0.015 < values.std() < 0.02
+
+
+@pytest.mark.parametrize("mode", ["head-only", "all-stages"])
+def test_feedback_vit_with_alpha_one_is_the_vit(device, mode):
+    config = dict(image_size=8, patch=4, dim=8, depth=2, heads=2)
+    plain = models.create("fftnet-vit", **config).to(device).eval()
+    model = models.create("feedback-vit", **config, mixer="fft", mode=mode, alpha=1.0, steps_eval=2).to(device).eval()
+    model.network.load_state_dict(plain.state_dict())
+    x = mf.tensor(np.random.default_rng(3).standard_normal((2, 3, 8, 8)).astype(np.float32), device=device)
+    np.testing.assert_array_equal(mf.asnumpy(model(x)), mf.asnumpy(plain(x)))
+    assert len(model.step_logits) == 3
+
+
+def test_mixer_options_belong_to_their_mixers():
+    with pytest.raises(ValueError, match="window=8 applies to the 'fft-windowed' mixer only"):
+        models.create("vit", window=8)
+    with pytest.raises(ValueError, match="levels=2 applies to the 'wavelet' and 'hybrid' mixers only"):
+        models.create("fftnet-vit", levels=2)
+    with pytest.raises(ValueError, match="unknown setting"):
+        models.create("fftnet-vit", mixer="attention")  # the name fixes the mixer
+    with pytest.raises(ValueError, match=r"ViT: expected images of shape \(N, 3, 32, 32\)"):
+        models.create("vit")(mf.tensor(np.zeros((1, 3, 28, 28), np.float32)))
