@@ -48,6 +48,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, extra=None) -> 
 
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"save_checkpoint: the folder {folder} of {path} does not exist")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -67,6 +69,8 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None):
     and leaves the model and optimizer as they were.
     """
     with np.load(os.fspath(path), allow_pickle=False) as data:
+        if "meta" not in data.files:
+            raise ValueError(f"load_checkpoint: {path} is not a minifb checkpoint (it has no 'meta' entry)")
         meta = json.loads(str(data["meta"]))
         model_state = {k[len("model/"):]: data[k] for k in data.files if k.startswith("model/")}
         optimizer_arrays = {k[len("optimizer/"):]: data[k] for k in data.files if k.startswith("optimizer/")}

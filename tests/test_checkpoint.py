@@ -132,3 +132,12 @@ def test_extra_must_be_json(tmp_path):
     with pytest.raises(TypeError, match="extra must be JSON-serialisable"):
         save_checkpoint(tmp_path / "x.npz", model, extra={"array": np.zeros(2)})
     assert os.listdir(tmp_path) == []
+
+
+def test_clear_errors_for_a_missing_folder_and_a_foreign_file(tmp_path):
+    model, _, _ = tiny_mlp("cpu", seed=0)
+    with pytest.raises(FileNotFoundError, match="save_checkpoint: the folder .* does not exist"):
+        save_checkpoint(tmp_path / "missing" / "run.npz", model)
+    np.savez(tmp_path / "foreign.npz", weights=np.zeros(3))
+    with pytest.raises(ValueError, match="is not a minifb checkpoint"):
+        load_checkpoint(tmp_path / "foreign.npz", model)
