@@ -268,9 +268,9 @@ def test_rfft_of_complex_input_raises(device):
 def test_bad_n_axis_and_norm_raise(device, kind):
     x = mf.tensor(np.ones((3, 4)), device=device)
     op = getattr(mf, kind)
-    with pytest.raises(ValueError, match=f"{kind}: n must give 1 length.* >= 1, got 0"):
+    with pytest.raises(ValueError, match=f"{kind}: n must be an integer >= 1, got 0"):
         op(x, n=0)
-    with pytest.raises(ValueError, match=f"{kind}: n must give 1 length.* >= 1, got -3"):
+    with pytest.raises(ValueError, match=f"{kind}: n must be an integer >= 1, got -3"):
         op(x, n=-3)
     with pytest.raises(ValueError, match=f"{kind}: axis 2 is out of range for a tensor with 2 dimension"):
         op(x, axis=2)
@@ -279,7 +279,7 @@ def test_bad_n_axis_and_norm_raise(device, kind):
 
 
 def test_irfft_default_length_of_a_single_bin_raises(device):
-    with pytest.raises(ValueError, match=r"irfft: n must give 1 length\(s\) >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"irfft: n must be an integer >= 1, got 0 \(input of shape \(2, 1\)"):
         mf.irfft(mf.tensor(np.ones((2, 1), dtype=complex), device=device))
 
 
@@ -287,7 +287,7 @@ def test_two_axis_errors(device):
     x = mf.tensor(np.ones((3, 4)), device=device)
     with pytest.raises(ValueError, match="fft2: axes .* repeat an axis"):
         mf.fft2(x, axes=(1, -1))
-    with pytest.raises(ValueError, match=r"ifft2: s must give 2 length\(s\) >= 1"):
+    with pytest.raises(ValueError, match=r"ifft2: s must be 2 integers >= 1, got \(4,\)"):
         mf.ifft2(x, s=(4,))
     with pytest.raises(ValueError, match="rfft2: axis -3 is out of range"):
         mf.rfft2(x, axes=(-3, -1))

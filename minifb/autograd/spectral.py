@@ -92,7 +92,7 @@ def _transform(name, x, s, axes, norm):
     kind = name.rstrip("2")
     if norm not in _NORMS:
         raise ValueError(f"{name}: norm must be one of {_NORMS}, got {norm!r}")
-    axes = tuple(normalize_axis(name, a, x.ndim) for a in axes)
+    axes = tuple(normalize_axis(name, a, x.ndim) for a in _as_tuple(axes))
     if len(set(axes)) != len(axes):
         raise ValueError(f"{name}: axes {axes} repeat an axis")
     if kind == "rfft" and x.is_complex:
@@ -100,10 +100,10 @@ def _transform(name, x, s, axes, norm):
     in_lengths = tuple(x.shape[a] for a in axes)
     if s is None:  # irfft's default output length is 2(m-1): the even signal that filled m bins
         s = in_lengths[:-1] + (2 * (in_lengths[-1] - 1),) if kind == "irfft" else in_lengths
-    s = tuple(s)
+    s = _as_tuple(s)
     if len(s) != len(axes) or not all(isinstance(k, (int, np.integer)) and k >= 1 for k in s):
-        what = "n" if len(axes) == 1 else "s"
-        raise ValueError(f"{name}: {what} must give {len(axes)} length(s) >= 1, got {s[0] if what == 'n' else s} "
+        expected = "n must be an integer >= 1" if len(axes) == 1 else f"s must be {len(axes)} integers >= 1"
+        raise ValueError(f"{name}: {expected}, got {s[0] if len(axes) == len(s) == 1 else s} "
                          f"(input of shape {x.shape}, {x.dtype}, axes {axes})")
     s = tuple(int(k) for k in s)
 
@@ -128,6 +128,11 @@ def _transform(name, x, s, axes, norm):
     def backward(g):
         return (_move(xp, _fit(xp, vjp(_move(xp, g, axes, last)), in_lengths), last, axes),)
     return record(name, _move(xp, out, last, axes), (x,), backward)
+
+
+def _as_tuple(value):
+    """A tuple of lengths or axes, from one number or a sequence."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
 def _move(xp, a, source, destination):
@@ -175,7 +180,7 @@ def _fit(xp, a, lengths):
 def _shift(name, x, axes):
     (x,) = tensors(name, x)
     if axes is not None:
-        axes = tuple(normalize_axis(name, a, x.ndim) for a in ((axes,) if isinstance(axes, (int, np.integer)) else axes))
+        axes = tuple(normalize_axis(name, a, x.ndim) for a in _as_tuple(axes))
     xp = get_array_module(x.data)
     forward, inverse = (xp.fft.fftshift, xp.fft.ifftshift) if name == "fftshift" else (xp.fft.ifftshift, xp.fft.fftshift)
     return record(name, forward(x.data, axes), (x,), lambda g: (inverse(g, axes),))
