@@ -43,6 +43,13 @@ def test_linear_gradients(device, bias):
     assert gradcheck_module(layer, randn(device, 2, 3, 4))
 
 
+def test_linear_gradients_for_complex_input(device):
+    layer = Linear(3, 2).to(device)
+    rng = np.random.default_rng(4)
+    x = mf.tensor(rng.standard_normal((4, 3)) + 1j * rng.standard_normal((4, 3)), device=device)
+    assert gradcheck_module(layer, x)
+
+
 def test_linear_forward_and_init(device):
     layer = Linear(50, 7).to(device)
     x = randn(device, 5, 50).float()

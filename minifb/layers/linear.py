@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from ..autograd.function import record, sum_leading, tensors
+from ..autograd.function import conj, record, sum_leading, tensors
 from ..autograd.shape import getitem
 from ..autograd.tensor import Tensor
 from ..backend import get_array_module
@@ -15,7 +15,7 @@ from .module import Module, Parameter
 def linear(x, weight, bias=None):
     """y = x W^T + b over the last axis of x (any leading axes), as one primitive.
 
-    With x flattened to X (M, in) and g to G (M, out):  dL/dX = G W,  dL/dW = G^T X,
+    With x flattened to X (M, in) and g to G (M, out):  dL/dX = G conj(W),  dL/dW = G^T conj(X),
     dL/db = sum of the rows of G (``sum_leading``: CuPy sums over a leading axis slowly).
     """
     inputs = tensors("linear", *(t for t in (x, weight, bias) if t is not None))
@@ -32,8 +32,8 @@ def linear(x, weight, bias=None):
 
     def vjp(g):
         g2 = g.reshape(-1, weight.shape[0])
-        grads = [(g2 @ weight.data).reshape(x.shape) if x.requires_grad else None,
-                 g2.T @ x2 if weight.requires_grad else None]
+        grads = [(g2 @ conj(weight.data)).reshape(x.shape) if x.requires_grad else None,
+                 g2.T @ conj(x2) if weight.requires_grad else None]
         if bias is not None:
             grads.append(sum_leading(g2, 1) if inputs[2].requires_grad else None)
         return tuple(grads)
