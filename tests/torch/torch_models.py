@@ -207,3 +207,194 @@ class TorchFeedback(nn.Module):
         """Cross-entropy of the final logits, or its mean over y_0..y_T with step_loss."""
         steps = self.step_logits if self.step_loss else self.step_logits[-1:]
         return sum(nn.functional.cross_entropy(y, labels) for y in steps) / len(steps)
+
+
+# ---- FFTNet token mixers (DESIGN.md, "FFTNet token mixing"), on x of shape (B, N, D) ---------------
+
+def context_mlp(dim, out_features):
+    return nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, out_features))
+
+
+class TorchSpectralFilter(nn.Module):
+    """Z = modReLU(X (W_base + tanh(MLP(c))), b) on a spectrum X of shape (..., H, F, d)."""
+
+    def __init__(self, dim, heads, frequencies):
+        super().__init__()
+        self.heads, self.frequencies = heads, frequencies
+        self.modulation = context_mlp(dim, heads * frequencies)
+        self.w_base = nn.Parameter(torch.ones(heads, frequencies, 1))
+        self.bias = nn.Parameter(torch.full((heads, frequencies, 1), -0.1))
+
+    def forward(self, spectrum, context):
+        m = torch.tanh(self.modulation(context)).reshape(*context.shape[:-1], self.heads, self.frequencies, 1)
+        return mod_relu(spectrum * (self.w_base + m), self.bias)
+
+
+def split_heads(x, heads):
+    """(..., N, D) -> (..., H, N, d)."""
+    return x.reshape(*x.shape[:-1], heads, x.shape[-1] // heads).transpose(-3, -2)
+
+
+def merge_heads(x):
+    """(..., H, N, d) -> (..., N, D)."""
+    x = x.transpose(-3, -2)
+    return x.reshape(*x.shape[:-2], -1)
+
+
+class TorchFFTMixer(nn.Module):
+    """Heads split, rFFT over tokens (ortho), filter from the mean token, modReLU, inverse rFFT (n = N)."""
+
+    def __init__(self, dim, num_tokens, heads):
+        super().__init__()
+        self.heads = heads
+        self.filter = TorchSpectralFilter(dim, heads, num_tokens // 2 + 1)
+
+    def forward(self, x):
+        spectrum = torch.fft.rfft(split_heads(x, self.heads), dim=-2, norm="ortho")    # (B, H, F, d)
+        filtered = self.filter(spectrum, x.mean(1))
+        return merge_heads(torch.fft.irfft(filtered, n=x.shape[1], dim=-2, norm="ortho"))
+
+
+class TorchHeadGate(nn.Module):
+    """alpha = sigmoid(MLP(c)) per head: alpha global + (1 - alpha) local."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads, self.mlp = heads, context_mlp(dim, heads)
+
+    def forward(self, global_out, local_out, context):
+        alpha = torch.sigmoid(self.mlp(context))[:, :, None, None]                      # (B, H, 1, 1)
+        fused = alpha * split_heads(global_out, self.heads) + (1 - alpha) * split_heads(local_out, self.heads)
+        return merge_heads(fused)
+
+
+class TorchWindowedFFTMixer(nn.Module):
+    """Global FFTNet plus a local branch: Hann-windowed frames of w tokens every w/2 (w/2 zeros padded
+    in front, enough behind for whole frames), a filter per frame read from the frame's mean token,
+    inverse, window again, overlap-add divided by the summed squared window; gated per head."""
+
+    def __init__(self, dim, num_tokens, heads, window=16):
+        super().__init__()
+        self.heads, self.window, self.hop = heads, window, window // 2
+        self.global_mixer = TorchFFTMixer(dim, num_tokens, heads)
+        self.local_filter = TorchSpectralFilter(dim, heads, window // 2 + 1)
+        self.gate = TorchHeadGate(dim, heads)
+
+    def local(self, x):
+        b, n, d = x.shape
+        w, hop = self.window, self.hop
+        padded_length = -(-(n + 2 * hop) // hop) * hop
+        padded = nn.functional.pad(x, (0, 0, hop, padded_length - n - hop))
+        frames = padded.unfold(1, w, hop).transpose(-1, -2)                              # (B, frames, w, D)
+        hann = torch.hann_window(w, periodic=True, dtype=x.dtype, device=x.device)[:, None]
+        spectrum = torch.fft.rfft(split_heads(frames * hann, self.heads), dim=-2, norm="ortho")
+        filtered = self.local_filter(spectrum, frames.mean(2))
+        pieces = merge_heads(torch.fft.irfft(filtered, n=w, dim=-2, norm="ortho")) * hann
+        summed = torch.zeros_like(padded)
+        weight = torch.zeros(padded_length, 1, dtype=x.dtype, device=x.device)
+        for f in range(frames.shape[1]):
+            summed[:, f * hop:f * hop + w] += pieces[:, f]
+            weight[f * hop:f * hop + w] += hann ** 2
+        return summed[:, hop:hop + n] / weight[hop:hop + n]  # crop first: the padding has weight 0
+
+    def forward(self, x):
+        return self.gate(self.global_mixer(x), self.local(x), x.mean(1))
+
+
+class TorchWaveletMixer(nn.Module):
+    """J-level Haar DWT along tokens; coefficient set k of head h scaled by 1 + tanh(MLP(c))[h, k]; inverse."""
+
+    def __init__(self, dim, num_tokens, heads, levels=3):
+        super().__init__()
+        self.heads, self.levels = heads, levels
+        self.scales = context_mlp(dim, heads * (levels + 1))
+
+    def forward(self, x):
+        scale = 1 + torch.tanh(self.scales(x.mean(1))).reshape(x.shape[0], self.heads, self.levels + 1)
+        coeffs = haar_wavedec(split_heads(x, self.heads), self.levels, dim=-2)           # each (B, H, n_k, d)
+        scaled = [c * scale[:, :, k, None, None] for k, c in enumerate(coeffs)]
+        return merge_heads(haar_waverec(scaled, dim=-2, length=x.shape[1]))
+
+
+class TorchHybridMixer(nn.Module):
+    def __init__(self, dim, num_tokens, heads, levels=3):
+        super().__init__()
+        self.global_mixer = TorchFFTMixer(dim, num_tokens, heads)
+        self.wavelet_mixer = TorchWaveletMixer(dim, num_tokens, heads, levels)
+        self.gate = TorchHeadGate(dim, heads)
+
+    def forward(self, x):
+        return self.gate(self.global_mixer(x), self.wavelet_mixer(x), x.mean(1))
+
+
+# ---- the Vision Transformer ---------------------------------------------------------------------------
+
+class TorchEncoderBlock(nn.Module):
+    """Pre-norm: x + Dropout(Mix(LN(x))), then x + MLP(LN(x))."""
+
+    def __init__(self, dim, mixer, mlp_ratio, dropout):
+        super().__init__()
+        self.norm1, self.mixer, self.drop = nn.LayerNorm(dim), mixer, nn.Dropout(dropout)
+        self.norm2, self.mlp = nn.LayerNorm(dim), TorchMLP(dim, int(dim * mlp_ratio), dropout)
+
+    def forward(self, x):
+        x = x + self.drop(self.mixer(self.norm1(x)))
+        return x + self.mlp(self.norm2(x))
+
+
+class TorchPatchEmbedding(nn.Module):
+    """[CLS; patches] + positional embedding. The patch Linear (D, C p p) is applied as a
+    convolution with kernel and stride p, its weight viewed as (D, C, p, p)."""
+
+    def __init__(self, image_size, patch, in_channels, dim, dropout):
+        super().__init__()
+        self.patch = patch
+        self.proj = nn.Linear(in_channels * patch * patch, dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embedding = nn.Parameter(torch.zeros(1, (image_size // patch) ** 2 + 1, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        kernel = self.proj.weight.reshape(-1, x.shape[1], self.patch, self.patch)
+        tokens = nn.functional.conv2d(x, kernel, self.proj.bias, stride=self.patch).flatten(2).transpose(1, 2)
+        cls = self.cls_token.expand(x.shape[0], -1, -1)
+        return self.drop(torch.cat([cls, tokens], 1) + self.pos_embedding)
+
+
+class TorchClassifierHead(nn.Module):
+    def __init__(self, dim, num_classes):
+        super().__init__()
+        self.norm, self.linear = nn.LayerNorm(dim), nn.Linear(dim, num_classes)
+
+    def forward(self, x):
+        return self.linear(self.norm(x[:, 0]))
+
+
+def torch_mixer(kind, dim, num_tokens, heads, dropout, window=None, levels=None):
+    if kind == "attention":
+        return TorchSelfAttention(dim, heads, dropout)
+    if kind == "fft":
+        return TorchFFTMixer(dim, num_tokens, heads)
+    if kind == "fft-windowed":
+        return TorchWindowedFFTMixer(dim, num_tokens, heads, window or 16)
+    return (TorchWaveletMixer if kind == "wavelet" else TorchHybridMixer)(dim, num_tokens, heads, levels or 3)
+
+
+class TorchViT(nn.Module):
+    def __init__(self, image_size=32, patch=4, dim=192, depth=6, heads=6, mlp_ratio=3, dropout=0.1, num_classes=10,
+                 mixer="attention", in_channels=3, window=None, levels=None):
+        super().__init__()
+        tokens = (image_size // patch) ** 2 + 1
+        self.stem = TorchPatchEmbedding(image_size, patch, in_channels, dim, dropout)
+        self.stages = nn.ModuleList([TorchEncoderBlock(dim, torch_mixer(mixer, dim, tokens, heads, dropout, window, levels),
+                                                       mlp_ratio, dropout) for _ in range(depth)])
+        self.head = TorchClassifierHead(dim, num_classes)
+        self.stage_channels = [dim] * depth
+
+    def forward(self, x):
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        logits = self.head(x)
+        self.step_logits = [logits]
+        return logits
