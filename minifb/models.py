@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import math
 
 import numpy as np
 
@@ -121,16 +120,9 @@ def _attention_macs(module, inputs, out) -> int:
 _MAC_RULES = {Linear: _linear_macs, Conv2d: _conv_macs, MultiHeadSelfAttention: _attention_macs}
 
 
-def fft_macs(length: int, transforms: int) -> int:
-    """Real multiply-accumulates of ``transforms`` real FFTs (or inverses) of ``length`` points.
-
-    A complex radix-2 FFT of n points has (n/2) log2 n butterflies of one complex multiply-add
-    (4 real MACs): 2 n log2 n; a real FFT does half of that: n log2 n (other n: the same formula).
-    """
-    return int(round(transforms * length * math.log2(length))) if length > 1 else 0
-
-
 def _rule(module):
+    """How a module's MACs are counted: its own ``macs(*input_shapes)`` (the mixers, the feedback
+    adapters), or a rule of _MAC_RULES; None for the rest."""
     if hasattr(module, "macs"):
         return lambda m, inputs, out: m.macs(*[a.shape for a in inputs])
     return next((rule for cls, rule in _MAC_RULES.items() if isinstance(module, cls)), None)
@@ -164,7 +156,8 @@ def count_flops(model: Module, input_shape) -> int:
 
     Counted (analytically, from the shapes met in one forward pass of zeros): Linear layers
     (in x out per row), convolutions (C_in kh kw per output element), the two matrix products of
-    self-attention (2 N^2 d per head), FFTs along tokens (:func:`fft_macs`), Haar transforms
+    self-attention (2 N^2 d per head), FFTs along tokens (n log2 n per real
+    transform of n points: ``minifb.layers.fft_mixer.fft_macs``), Haar transforms
     (2 per output coefficient and level), the feedback adapters (as 1x1 convolutions) and, for
     feedback models, all ``steps_eval`` refinement steps. Not counted: elementwise operations,
     normalisation, pooling, softmax and activations. FLOPs are about twice the MACs.

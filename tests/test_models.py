@@ -141,3 +141,25 @@ def test_mixer_options_belong_to_their_mixers():
         models.create("fftnet-vit", mixer="attention")  # the name fixes the mixer
     with pytest.raises(ValueError, match=r"ViT: expected images of shape \(N, 3, 32, 32\)"):
         models.create("vit")(mf.tensor(np.zeros((1, 3, 28, 28), np.float32)))
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_full_configurations_run_forward(name):
+    """The full CIFAR-10 / Speech Commands configurations: logits of the right shape, float32, finite."""
+    model = models.create(name).eval()
+    shape = AUDIO if "audio" in name else CIFAR
+    x = mf.tensor(np.random.default_rng(0).standard_normal((2,) + shape).astype(np.float32))
+    with mf.no_grad():
+        logits = model(x)
+    assert logits.shape == (2, 12 if "audio" in name else 10) and logits.dtype == np.float32
+    assert np.isfinite(mf.asnumpy(logits)).all()
+    assert models.count_parameters(model) > 0
+
+
+def test_count_flops_leaves_the_model_as_it_was():
+    model = models.create("fftnet-vit-windowed", image_size=8, patch=2, dim=8, depth=1, heads=2, window=4)
+    model.train()
+    before = model.stages[0].mixer.forward
+    assert models.count_flops(model, (1, 3, 8, 8)) > 0
+    assert model.training and "forward" not in model.stages[0].mixer.__dict__
+    assert model.stages[0].mixer.forward == before

@@ -34,9 +34,8 @@ import numpy as np
 
 from ..autograd.linalg import matmul
 from ..autograd.loss import _log_softmax_array
-from ..autograd.tape import no_grad
 from ..autograd.unary import relu, sigmoid
-from ..backend import get_array_module
+from ..backend import asnumpy, get_array_module
 from . import init
 from .linear import Linear, linear
 from .module import Module, ModuleList, Parameter
@@ -202,7 +201,8 @@ class ContextualFeedback(Module):
         return logits
 
     def diagnostics(self) -> dict:
-        """How the last forward pass iterated, as plain floats (nothing is recorded on the tape).
+        """How the last forward pass iterated, as plain floats (computed on raw arrays: nothing is
+        recorded on the tape).
 
         For each step t = 1..T, with y_t the logits of the whole batch:
           rel_change_t   ||y_t - y_{t-1}|| / ||y_t||  (Frobenius norms over the batch)
@@ -214,34 +214,33 @@ class ContextualFeedback(Module):
           stage{l}_kl_t  KL(softmax h_l^t || softmax h_l^{t-1}), the softmax taken over each
                          example's flattened activations, mean over examples
         """
-        out = {}
         if len(self.step_logits) < 2:
-            return out
-        with no_grad():
-            logits = [y.data for y in self.step_logits]
-            xp = get_array_module(logits[0])
-            changes = []
-            for t in range(1, len(logits)):
-                change = float(xp.linalg.norm(logits[t] - logits[t - 1]))
-                changes.append(change)
-                out[f"rel_change_{t}"] = change / max(float(xp.linalg.norm(logits[t])), 1e-30)
-                out[f"kl_{t}"] = _mean_kl(logits[t], logits[t - 1])
-                if t >= 2:
-                    out[f"contraction_{t}"] = change / changes[-2] if changes[-2] > 0 else math.nan
-                for l in self.refined:
-                    now, before = self._step_states[t][l], self._step_states[t - 1][l]
-                    out[f"stage{l + 1}_mse_{t}"] = float(((now - before) ** 2).mean())
-                    out[f"stage{l + 1}_kl_{t}"] = _mean_kl(now.reshape(now.shape[0], -1), before.reshape(before.shape[0], -1))
-        return out
+            return {}
+        logits = [y.data.astype(np.float64) for y in self.step_logits]
+        xp = get_array_module(logits[0])
+        values = {}  # name -> 0-d array on the device: one transfer at the end, not one per value
+        changes = [None] + [xp.linalg.norm(logits[t] - logits[t - 1]) for t in range(1, len(logits))]
+        for t in range(1, len(logits)):
+            values[f"rel_change_{t}"] = changes[t] / xp.maximum(xp.linalg.norm(logits[t]), 1e-30)
+            values[f"kl_{t}"] = _mean_kl(logits[t], logits[t - 1])
+            if t >= 2:
+                previous = changes[t - 1]
+                values[f"contraction_{t}"] = xp.where(previous > 0, changes[t] / xp.where(previous > 0, previous, 1), xp.nan)
+            for l in self.refined:
+                now = self._step_states[t][l].astype(np.float64)
+                before = self._step_states[t - 1][l].astype(np.float64)
+                values[f"stage{l + 1}_mse_{t}"] = ((now - before) ** 2).mean()
+                values[f"stage{l + 1}_kl_{t}"] = _mean_kl(now.reshape(now.shape[0], -1), before.reshape(before.shape[0], -1))
+        numbers = asnumpy(xp.stack([xp.asarray(v) for v in values.values()]))
+        return {name: float(v) for name, v in zip(values, numbers)}
 
     def extra_repr(self):
         return (f"mode={self.mode!r}, alpha={self.alpha!r}, steps_train={self.steps_train}, "
                 f"steps_eval={self.steps_eval}, step_loss={self.step_loss}, context_dim={self.context_dim}")
 
 
-def _mean_kl(p_logits, q_logits) -> float:
-    """Mean over rows of KL(softmax p || softmax q) = sum p (log p - log q), from logits, in float64."""
+def _mean_kl(p_logits, q_logits):
+    """Mean over rows of KL(softmax p || softmax q) = sum p (log p - log q), from logits (a 0-d array)."""
     xp = get_array_module(p_logits)
-    log_p = _log_softmax_array(p_logits.astype(np.float64), 1)
-    log_q = _log_softmax_array(q_logits.astype(np.float64), 1)
-    return float((xp.exp(log_p) * (log_p - log_q)).sum(axis=1).mean())
+    log_p, log_q = _log_softmax_array(p_logits, 1), _log_softmax_array(q_logits, 1)
+    return (xp.exp(log_p) * (log_p - log_q)).sum(axis=1).mean()
