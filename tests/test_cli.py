@@ -1,0 +1,158 @@
+"""`python -m minifb train|eval|plot` end to end, in subprocesses, on tiny CIFAR-10 pickles."""
+import importlib.util
+import json
+import os
+import pathlib
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minifb import backend
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TIMING_KEYS = ("seconds", "images_per_second")
+
+
+def write_tiny_cifar(root: pathlib.Path, per_batch: int = 16) -> pathlib.Path:
+    """The official cifar-10-batches-py layout with ``per_batch`` images per batch file.
+
+    Class k is an image of one colour (a function of k) plus noise, so that a few steps of
+    training can tell the classes apart.
+    """
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, (10, 3))
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = rng.integers(0, 10, per_batch)
+        images = colours[labels][:, :, None] + rng.integers(-20, 21, (per_batch, 3, 1024))
+        data = np.clip(images, 0, 255).astype(np.uint8).reshape(per_batch, 3072)
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"batch_label": name.encode(), b"labels": labels.tolist(), b"data": data,
+                         b"filenames": [b"%d.png" % i for i in range(per_batch)]}, f, protocol=2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_cifar(tmp_path_factory):
+    return write_tiny_cifar(tmp_path_factory.mktemp("cifar"))
+
+
+def minifb_cli(*args, cwd=None, env=None):
+    """Run `python -m minifb ARGS` as a user would; returns the CompletedProcess."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
+    environment.pop("MINIFB_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "minifb", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=environment, timeout=300)
+
+
+def read_lines(path: pathlib.Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def without_timing(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in TIMING_KEYS}
+
+
+def train_args(data, out, device, *extra):
+    return ["train", "cifar10", "--model", "cnn", "--data-dir", data, "--out", out, "--device", device,
+            "--epochs", 2, "--batch-size", 16, "--limit-train", 32, "--limit-test", 12, "--no-progress", *extra]
+
+
+def test_train_resume_and_eval(tiny_cifar, tmp_path, device):
+    whole = minifb_cli(*train_args(tiny_cifar, tmp_path / "whole", device))
+    assert whole.returncode == 0, whole.stderr
+    run = tmp_path / "whole"
+    metrics = read_lines(run / "metrics.jsonl")
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    for m in metrics:
+        assert 0 <= m["train_accuracy"] <= 1 and 0 <= m["test_accuracy"] <= 1
+        assert np.isfinite(m["train_loss"]) and np.isfinite(m["test_loss"]) and m["images_per_second"] > 0
+        assert m["lr"] == 1e-3
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "cnn" and config["train_examples"] == 32 and config["test_examples"] == 12
+    assert "--limit-train 32" in config["command"] and config["environment"]["numpy"] == np.__version__
+    final = json.loads((run / "final.json").read_text())
+    assert without_timing(final) == without_timing({k: v for k, v in metrics[-1].items() if k != "lr"})
+    assert json.loads(whole.stdout.splitlines()[-1])["test_accuracy"] == final["test_accuracy"]
+
+    # Interrupted after epoch 1, then resumed: the same numbers as the uninterrupted run.
+    first = minifb_cli(*train_args(tiny_cifar, tmp_path / "resumed", device, "--stop-after", 1))
+    assert first.returncode == 0, first.stderr
+    assert not (tmp_path / "resumed" / "final.json").exists()
+    assert len(read_lines(tmp_path / "resumed" / "metrics.jsonl")) == 1
+    second = minifb_cli(*train_args(tiny_cifar, tmp_path / "resumed", device, "--resume"))
+    assert second.returncode == 0, second.stderr
+    resumed = read_lines(tmp_path / "resumed" / "metrics.jsonl")
+    assert [without_timing(m) for m in resumed] == pytest.approx([without_timing(m) for m in metrics], rel=1e-6)
+
+    evaluated = minifb_cli("eval", run / "checkpoint.npz", "--data-dir", tiny_cifar, "--device", device)
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = json.loads(evaluated.stdout)
+    assert result["epoch"] == 2 and result["model"] == "cnn"
+    assert result["test_accuracy"] == final["test_accuracy"]
+    assert result["test_loss"] == pytest.approx(final["test_loss"], rel=1e-6)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_unknown_model_is_one_clear_line(tiny_cifar, tmp_path):
+    result = minifb_cli("train", "cifar10", "--model", "resnet-1000", "--data-dir", tiny_cifar,
+                        "--out", tmp_path / "run")
+    assert_one_line_error(result, "unknown model 'resnet-1000'", "cnn")
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_without_download_is_one_clear_line(tmp_path):
+    result = minifb_cli("train", "cifar10", "--model", "cnn", "--data-dir", tmp_path / "nothing-here",
+                        "--out", tmp_path / "run")
+    assert_one_line_error(result, "nothing-here", "download")
+
+
+def test_cuda_without_gpu_is_one_clear_line(tiny_cifar, tmp_path):
+    if backend.cuda_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    result = minifb_cli("train", "cifar10", "--model", "cnn", "--device", "cuda", "--data-dir", tiny_cifar,
+                        "--out", tmp_path / "run")
+    assert_one_line_error(result, "cuda", "CuPy")
+
+
+def test_resume_without_checkpoint_and_changed_settings(tiny_cifar, tmp_path):
+    result = minifb_cli(*train_args(tiny_cifar, tmp_path / "run", "cpu", "--resume"))
+    assert_one_line_error(result, "--resume", "no checkpoint")
+    assert minifb_cli(*train_args(tiny_cifar, tmp_path / "run", "cpu", "--stop-after", 1)).returncode == 0
+    changed = minifb_cli(*train_args(tiny_cifar, tmp_path / "run", "cpu", "--resume", "--lr", "0.01"))
+    assert_one_line_error(changed, "lr was 0.001, now 0.01")
+    again = minifb_cli(*train_args(tiny_cifar, tmp_path / "run", "cpu"))
+    assert_one_line_error(again, "already holds a run")
+
+
+def test_feedback_flags_on_a_plain_model_are_refused(tiny_cifar, tmp_path):
+    result = minifb_cli(*train_args(tiny_cifar, tmp_path / "run", "cpu", "--steps-train", 3))
+    assert_one_line_error(result, "--steps-train", "feedback models")
+
+
+def test_plot_writes_png_or_says_matplotlib_is_missing(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    records = [{"epoch": e, "train_loss": 2.0 / e, "test_loss": 2.1 / e, "train_accuracy": 0.2 * e,
+                "test_accuracy": 0.19 * e} for e in (1, 2, 3)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = minifb_cli("plot", run, "--out", tmp_path / "curves.png")
+    if importlib.util.find_spec("matplotlib") is None:
+        assert_one_line_error(result, "matplotlib")
+    else:
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = minifb_cli("plot", tmp_path / "no-run")
+    assert_one_line_error(missing, "no metrics.jsonl")
