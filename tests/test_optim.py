@@ -147,6 +147,9 @@ def test_optimizer_argument_errors():
         SGD([], lr=0.1)
     with pytest.raises(TypeError, match="parameter 0 must be a Tensor with requires_grad=True"):
         Adam([mf.tensor([1.0])])
+    shared = Parameter([1.0])
+    with pytest.raises(ValueError, match="appears more than once"):
+        Adam([shared, shared])
     with pytest.raises(ValueError, match="nesterov needs momentum"):
         SGD([Parameter([1.0])], lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match=r"betas must be in \[0, 1\)"):
