@@ -54,13 +54,20 @@ def median_ms(step, sync, warmup: int, steps: int) -> float:
 
 # ---- minifb ---------------------------------------------------------------------------------------------
 
-def minifb_steps(n: int, device: str):
-    """(FFT filtering step, Haar step) on minifb: forward + backward."""
+def inputs(n: int) -> dict:
+    """x (B, N, D), the filter w (N//2+1, D) and the output gradient g, float32, the same for both libraries."""
     rng = np.random.default_rng(0)
+    return {"x": rng.standard_normal((BATCH, n, WIDTH), dtype=np.float32),
+            "w": rng.standard_normal((n // 2 + 1, WIDTH), dtype=np.float32),
+            "g": rng.standard_normal((BATCH, n, WIDTH), dtype=np.float32)}
+
+
+def minifb_steps(arrays: dict, device: str):
+    """(FFT filtering step, Haar step, the last gradients of x and w) on minifb: forward + backward."""
     xp = backend.xp_for(device)
-    x = minifb.tensor(xp.asarray(rng.standard_normal((BATCH, n, WIDTH), dtype=np.float32)), requires_grad=True)
-    w = minifb.tensor(xp.asarray(rng.standard_normal((n // 2 + 1, WIDTH), dtype=np.float32)), requires_grad=True)
-    g = xp.asarray(rng.standard_normal((BATCH, n, WIDTH), dtype=np.float32))
+    x, w = (minifb.tensor(xp.asarray(arrays[k]), requires_grad=True) for k in ("x", "w"))
+    g = xp.asarray(arrays["g"])
+    n = x.shape[1]
 
     def fft_filter():
         x.grad = w.grad = None
@@ -68,19 +75,18 @@ def minifb_steps(n: int, device: str):
         minifb.irfft(spectrum * w, n=n, axis=1, norm="ortho").backward(g)
 
     def haar():
-        x.grad = None
+        x.grad = w.grad = None
         minifb.haar_waverec(minifb.haar_wavedec(x, LEVELS, axis=1), axis=1).backward(g)
-    return fft_filter, haar
+    return fft_filter, haar, lambda: (backend.asnumpy(x.grad), None if w.grad is None else backend.asnumpy(w.grad))
 
 
 # ---- PyTorch --------------------------------------------------------------------------------------------
 
-def torch_steps(n: int, device: str):
+def torch_steps(arrays: dict, device: str):
     import torch
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(BATCH, n, WIDTH, generator=gen).to(device).requires_grad_()
-    w = torch.randn(n // 2 + 1, WIDTH, generator=gen).to(device).requires_grad_()
-    g = torch.randn(BATCH, n, WIDTH, generator=gen).to(device)
+    x, w = (torch.from_numpy(arrays[k]).to(device).requires_grad_() for k in ("x", "w"))
+    g = torch.from_numpy(arrays["g"]).to(device)
+    n = x.shape[1]
     c = 1 / math.sqrt(2)
 
     def fft_filter():
@@ -89,7 +95,7 @@ def torch_steps(n: int, device: str):
         torch.fft.irfft(spectrum * w, n=n, dim=1, norm="ortho").backward(g)
 
     def haar():
-        x.grad = None
+        x.grad = w.grad = None
         approx, details = x, []
         for _ in range(LEVELS):
             even, odd = approx[:, 0::2], approx[:, 1::2]
@@ -98,7 +104,7 @@ def torch_steps(n: int, device: str):
         for detail in reversed(details):
             approx = torch.stack(((approx + detail) * c, (approx - detail) * c), dim=2).flatten(1, 2)
         approx.backward(g)
-    return fft_filter, haar
+    return fft_filter, haar, lambda: (x.grad.cpu().numpy(), None if w.grad is None else w.grad.cpu().numpy())
 
 
 def torch_sync(device: str):
@@ -116,12 +122,20 @@ def bench(device: str, sizes, have_torch: bool, warmup: int, steps: int) -> list
     print(f"{'N':>6} | {'rfft*w->irfft':>13} {'torch':>9} {'ratio':>6} | {'haar x3':>9} {'torch':>9} {'ratio':>6}")
     for n in sizes:
         row = {"N": n, "shape": [BATCH, n, WIDTH], "dtype": "float32"}
-        for label, step in zip(("fft_filter", "haar"), minifb_steps(n, device)):
-            row[f"minifb_{label}_ms"] = median_ms(step, backend.synchronize, warmup, steps)
+        arrays = inputs(n)
+        libraries = [("minifb", minifb_steps, backend.synchronize)]
         if have_torch:
-            for label, step in zip(("fft_filter", "haar"), torch_steps(n, device)):
-                row[f"torch_{label}_ms"] = median_ms(step, torch_sync(device), warmup, steps)
+            libraries.append(("torch", torch_steps, torch_sync(device)))
+        grads = {}
+        for library, make_steps, sync in libraries:
+            *steps_of, last_grads = make_steps(arrays, device)
+            for label, step in zip(("fft_filter", "haar"), steps_of):
+                row[f"{library}_{label}_ms"] = median_ms(step, sync, warmup, steps)
+                grads[library, label] = last_grads()
+        if have_torch:
+            for label in ("fft_filter", "haar"):
                 row[f"ratio_{label}"] = row[f"minifb_{label}_ms"] / row[f"torch_{label}_ms"]
+                row[f"max_grad_difference_{label}"] = check_same_gradients(grads["minifb", label], grads["torch", label])
         cells = []
         for label in ("fft_filter", "haar"):
             cells.append(f"{row[f'minifb_{label}_ms']:{13 if label == 'fft_filter' else 9}.3f} "
@@ -131,6 +145,18 @@ def bench(device: str, sizes, have_torch: bool, warmup: int, steps: int) -> list
         if device == "cuda":  # give the memory of this size back before the next one
             backend.xp_for("cuda").get_default_memory_pool().free_all_blocks()
     return rows
+
+
+def check_same_gradients(ours, theirs) -> float:
+    """The largest difference between the two libraries' gradients, relative to the largest gradient;
+    raises if they disagree (the two sides would not be timing the same computation)."""
+    worst = 0.0
+    for a, b in zip(ours, theirs):
+        if a is not None:
+            worst = max(worst, float(np.abs(a - b).max() / np.abs(b).max()))
+    if worst > 1e-4:
+        raise AssertionError(f"minifb and PyTorch gradients differ by {worst:.2e} (relative): not the same computation")
+    return worst
 
 
 def _fmt(value, width: int, digits: int) -> str:

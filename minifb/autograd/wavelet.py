@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..backend import get_array_module
 from .function import normalize_axis, record, tensors
 from .shape import getitem, pad
@@ -30,11 +32,22 @@ def haar_dwt(x, axis=-1):
     axis = normalize_axis("haar_dwt", axis, x.ndim)
     if x.shape[axis] % 2:
         x = pad(x, [(0, int(i == axis)) for i in range(x.ndim)])
-    even, odd = _even_odd(x.data, axis)
+    approx, detail = _analysis(x.data, axis)
+
     # Two outputs, two tape nodes; each VJP is the synthesis with the other coefficient set to zero.
-    approx = record("haar_dwt", (even + odd) * _C, (x,), lambda g: (_interleave(g * _C, g * _C, axis),))
-    detail = record("haar_dwt", (even - odd) * _C, (x,), lambda g: (_interleave(g * _C, g * -_C, axis),))
-    return approx, detail
+    def approx_vjp(g):
+        out, out_even, out_odd = _interleaved(g, axis, g.dtype)
+        get_array_module(g).multiply(g, _C, out=out_even)
+        out_odd[...] = out_even
+        return (out,)
+
+    def detail_vjp(g):
+        out, out_even, out_odd = _interleaved(g, axis, g.dtype)
+        xp = get_array_module(g)
+        xp.multiply(g, _C, out=out_even)
+        xp.negative(out_even, out=out_odd)
+        return (out,)
+    return record("haar_dwt", approx, (x,), approx_vjp), record("haar_dwt", detail, (x,), detail_vjp)
 
 
 def haar_idwt(approx, detail, axis=-1, length=None):
@@ -51,12 +64,7 @@ def haar_idwt(approx, detail, axis=-1, length=None):
     if length is not None and length not in (full, full - 1):
         raise ValueError(f"haar_idwt: length must be {full - 1} or {full} for coefficients of shape {approx.shape} "
                          f"along axis {axis}, got {length}")
-    a, d = approx.data, detail.data
-
-    def vjp(g):
-        even, odd = _even_odd(g, axis)
-        return (even + odd) * _C, (even - odd) * _C
-    x = record("haar_idwt", _interleave((a + d) * _C, (a - d) * _C, axis), (approx, detail), vjp)
+    x = record("haar_idwt", _synthesis(approx.data, detail.data, axis), (approx, detail), lambda g: _analysis(g, axis))
     if length is not None and length < full:
         x = getitem(x, (slice(None),) * axis + (slice(0, length),))
     return x
@@ -135,6 +143,25 @@ def haar_waverec2(coeffs, axes=(-2, -1), shape=None):
     return x
 
 
+def _analysis(x, axis):
+    """(x_even + x_odd) / sqrt 2 and (x_even - x_odd) / sqrt 2 along an even-length axis."""
+    even, odd = _even_odd(x, axis)
+    approx, detail = even + odd, even - odd
+    approx *= _C
+    detail *= _C
+    return approx, detail
+
+
+def _synthesis(approx, detail, axis):
+    """The signal whose even samples are (a + d) / sqrt 2 and odd samples (a - d) / sqrt 2."""
+    xp = get_array_module(approx)
+    x, even, odd = _interleaved(approx, axis, np.result_type(approx.dtype, detail.dtype))
+    xp.add(approx, detail, out=even)
+    xp.subtract(approx, detail, out=odd)
+    x *= _C
+    return x
+
+
 def _even_odd(x, axis):
     """Views of the samples 0, 2, 4, ... and 1, 3, 5, ... of an even-length axis, via a (..., L/2, 2, ...) reshape."""
     pairs = x.reshape(x.shape[:axis] + (x.shape[axis] // 2, 2) + x.shape[axis + 1:])
@@ -142,11 +169,11 @@ def _even_odd(x, axis):
     return pairs[before + (0,)], pairs[before + (1,)]
 
 
-def _interleave(even, odd, axis):
-    """The array whose samples 0, 2, 4, ... along ``axis`` are ``even`` and 1, 3, 5, ... are ``odd``."""
-    xp = get_array_module(even)
-    both = xp.stack((even, odd), axis=axis + 1)
-    return both.reshape(even.shape[:axis] + (2 * even.shape[axis],) + even.shape[axis + 1:])
+def _interleaved(like, axis, dtype):
+    """An empty array twice as long as ``like`` along ``axis``, and views of its samples 0, 2, 4, ...
+    and 1, 3, 5, ... (the synthesis writes into them directly: no temporaries, no stacking copy)."""
+    out = get_array_module(like).empty(like.shape[:axis] + (2 * like.shape[axis],) + like.shape[axis + 1:], dtype=dtype)
+    return (out, *_even_odd(out, axis))
 
 
 def _check_levels(name, levels, length, shape, axis):
