@@ -1,14 +1,14 @@
 """Every registered model against a PyTorch twin (tests/torch/torch_models.py) with the same weights.
 
 The minifb model is built with its own initialisation, parameters that start constant (alpha
-logits, norm weights) are moved off their initial values, the state dict is copied into the
-twin, and both run the same batch in evaluation mode (dropout off; feedback models take
-steps_eval steps). Compared: the logits of every refinement step, the training loss
+logits, norm weights) are moved off their initial values (a mix-up of two of them would otherwise
+go unnoticed), the state dict is copied into the twin, and both run the same batch in evaluation
+mode (dropout off; feedback models take steps_eval steps). Compared: the logits of every refinement step, the training loss
 (minifb.models.training_loss against cross-entropy in PyTorch) and every parameter's gradient.
 
 Name mapping: the twins use minifb's attribute names, so state dict keys are identical (see
 minifb.testing.torch_state_dict); models whose PyTorch twin names a part differently list
-their renames in TWINS.
+their renames in torch_models.TWINS.
 """
 import numpy as np
 import pytest
@@ -16,7 +16,8 @@ import torch
 
 import minifb as mf
 import minifb.models
-from minifb.testing import ATTENTION_TO_TORCH, cast, torch_state_dict
+from minifb.reference import move_constant_parameters
+from minifb.testing import cast, torch_state_dict
 import torch_models as T
 
 CIFAR, AUDIO, SMALL_IMAGES = (2, 3, 32, 32), (2, 1, 40, 24), (2, 3, 16, 16)
@@ -24,48 +25,6 @@ CIFAR, AUDIO, SMALL_IMAGES = (2, 3, 32, 32), (2, 1, 40, 24), (2, 3, 16, 16)
 SMALL_CNN = {"widths": (8, 16, 16), "hidden": 32}
 # A small ViT: 16 patches + CLS = 17 tokens (odd: odd FFT and Haar lengths), 2 blocks
 SMALL_VIT = {"image_size": 16, "patch": 4, "dim": 24, "depth": 2, "heads": 3, "mlp_ratio": 2}
-
-
-def feedback_cnn_twin(**defaults):
-    def build(context_dim=64, mode="head-only", alpha="learnable", steps_train=2, steps_eval=2, step_loss=False,
-              **network):
-        cnn = T.TorchCNN(**{**defaults, **network}, dropout=0.0)
-        return T.TorchFeedback(cnn, [1, 1, 1, -1], cnn.head[1].out_features, context_dim, mode, alpha, steps_eval,
-                               step_loss)
-    return build
-
-
-# nn.MultiheadAttention inside the ViT blocks: scoped to "mixer." so that the patch embedding's
-# "stem.proj" keeps its name
-VIT_ATTENTION = tuple((f"mixer.{a}", f"mixer.{b}") for a, b in ATTENTION_TO_TORCH)
-VIT_NETWORK = ("image_size", "patch", "dim", "depth", "heads", "mlp_ratio", "dropout", "num_classes", "mixer",
-               "in_channels", "window", "levels")
-
-
-def vit_twin(mixer):
-    return lambda **c: T.TorchViT(mixer=mixer, **c)
-
-
-def feedback_vit_twin(context_dim=64, mode="head-only", alpha="learnable", steps_train=2, steps_eval=2,
-                      step_loss=False, **network):
-    vit = T.TorchViT(**network)
-    return T.TorchFeedback(vit, [-1] * len(vit.stages), network.get("num_classes", 10), context_dim, mode, alpha,
-                           steps_eval, step_loss)
-
-
-# model name -> (PyTorch twin built from the same settings, renames minifb -> PyTorch)
-TWINS = {
-    "vit": (vit_twin("attention"), VIT_ATTENTION),
-    "fftnet-vit": (vit_twin("fft"), ()),
-    "fftnet-vit-windowed": (vit_twin("fft-windowed"), ()),
-    "wavelet-vit": (vit_twin("wavelet"), ()),
-    "hybrid-vit": (vit_twin("hybrid"), ()),
-    "feedback-vit": (feedback_vit_twin, VIT_ATTENTION),
-    "cnn": (lambda **c: T.TorchCNN(**c), ()),
-    "feedback-cnn": (feedback_cnn_twin(), ()),
-    "audio-cnn": (lambda **c: T.TorchCNN(num_classes=12, in_channels=1, audio=True, **c), ()),
-    "feedback-audio-cnn": (feedback_cnn_twin(num_classes=12, in_channels=1, audio=True), ()),
-}
 
 # (model name, settings, input shape)
 CASES = [
@@ -91,17 +50,9 @@ CASES = [
 
 
 def test_every_registered_model_has_a_twin_and_a_case():
-    missing = sorted(set(mf.models.available()) - set(TWINS))
+    missing = sorted(set(mf.models.available()) - set(T.TWINS))
     untested = sorted(set(mf.models.available()) - {name for name, _, _ in CASES})
     assert not missing and not untested, f"models without a PyTorch twin: {missing}; without a case: {untested}"
-
-
-def move_constant_parameters(model, rng):
-    """Parameters that start as constants (alpha logits 0, norm weights 1) get random values:
-    a mix-up of two such entries would otherwise go unnoticed."""
-    for p in model.parameters():
-        if p.size > 0 and float(np.ptp(mf.asnumpy(p.data))) == 0:
-            p.data = p.data + rng.uniform(-0.5, 0.5, p.shape).astype(p.dtype)
 
 
 def compare_model(check, name, settings, shape, dtype, seed=0):
@@ -109,8 +60,8 @@ def compare_model(check, name, settings, shape, dtype, seed=0):
     model = mf.models.create(name, **settings)
     move_constant_parameters(model, rng)
     cast(model, dtype).to(check.device).eval()
-    build, renames = TWINS[name]
-    twin = build(**settings).to(device=check.torch_device, dtype=getattr(torch, dtype)).eval()
+    twin, renames = T.twin(name, **settings)
+    twin.to(device=check.torch_device, dtype=getattr(torch, dtype)).eval()
     twin.load_state_dict({k: torch.from_numpy(v) for k, v in torch_state_dict(model, renames).items()})
 
     x = rng.standard_normal(shape).astype(dtype)

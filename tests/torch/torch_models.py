@@ -7,6 +7,8 @@ code: a disagreement shows up as a failed comparison.
 import torch
 from torch import nn
 
+from minifb.testing import ATTENTION_TO_TORCH
+
 
 class TorchMLP(nn.Module):
     """Linear(dim, hidden), GELU, Dropout, Linear(hidden, dim), Dropout."""
@@ -398,3 +400,52 @@ class TorchViT(nn.Module):
         logits = self.head(x)
         self.step_logits = [logits]
         return logits
+
+
+# ---- the registry: a twin for every model of minifb.models ----------------------------------------
+
+def feedback_cnn_twin(**defaults):
+    """Builder of a FeedbackCNN or FeedbackAudioCNN twin: feedback settings, then the trunk's."""
+    def build(context_dim=64, mode="head-only", alpha="learnable", steps_train=2, steps_eval=2, step_loss=False,
+              **network):
+        cnn = TorchCNN(**{**defaults, **network}, dropout=0.0)
+        return TorchFeedback(cnn, [1, 1, 1, -1], cnn.head[1].out_features, context_dim, mode, alpha, steps_eval,
+                             step_loss)
+    return build
+
+
+# nn.MultiheadAttention inside the ViT blocks: scoped to "mixer." so that the patch embedding's
+# "stem.proj" keeps its name
+VIT_ATTENTION = tuple((f"mixer.{a}", f"mixer.{b}") for a, b in ATTENTION_TO_TORCH)
+
+
+def vit_twin(mixer):
+    return lambda **c: TorchViT(mixer=mixer, **c)
+
+
+def feedback_vit_twin(context_dim=64, mode="head-only", alpha="learnable", steps_train=2, steps_eval=2,
+                      step_loss=False, **network):
+    vit = TorchViT(**network)
+    return TorchFeedback(vit, [-1] * len(vit.stages), network.get("num_classes", 10), context_dim, mode, alpha,
+                         steps_eval, step_loss)
+
+
+# model name -> (builder of the PyTorch twin from create()'s settings, renames minifb -> PyTorch)
+TWINS = {
+    "vit": (vit_twin("attention"), VIT_ATTENTION),
+    "fftnet-vit": (vit_twin("fft"), ()),
+    "fftnet-vit-windowed": (vit_twin("fft-windowed"), ()),
+    "wavelet-vit": (vit_twin("wavelet"), ()),
+    "hybrid-vit": (vit_twin("hybrid"), ()),
+    "feedback-vit": (feedback_vit_twin, VIT_ATTENTION),
+    "cnn": (lambda **c: TorchCNN(**c), ()),
+    "feedback-cnn": (feedback_cnn_twin(), ()),
+    "audio-cnn": (lambda **c: TorchCNN(num_classes=12, in_channels=1, audio=True, **c), ()),
+    "feedback-audio-cnn": (feedback_cnn_twin(num_classes=12, in_channels=1, audio=True), ()),
+}
+
+
+def twin(name, **settings):
+    """(the PyTorch twin of minifb.models.create(name, **settings), the renames of its state dict)."""
+    build, renames = TWINS[name]
+    return build(**settings), renames
