@@ -77,6 +77,9 @@ class Optimizer:
         name = type(self).__name__
         if state.get("type") != name:
             raise ValueError(f"{name}.load_state_dict: the state is from {state.get('type')!r}, not {name}")
+        missing = [h for h in self.hyperparameters if h not in state]
+        if missing:
+            raise KeyError(f"{name}.load_state_dict: the state lacks the hyper-parameters {missing}")
         per_param = [{} for _ in self.params]
         for key, value in state.items():
             index, dot, slot = key.partition(".")
