@@ -135,7 +135,7 @@ def bench(device: str, sizes, have_torch: bool, warmup: int, steps: int) -> list
         if have_torch:
             for label in ("fft_filter", "haar"):
                 row[f"ratio_{label}"] = row[f"minifb_{label}_ms"] / row[f"torch_{label}_ms"]
-                row[f"max_grad_difference_{label}"] = check_same_gradients(grads["minifb", label], grads["torch", label])
+                row[f"max_grad_difference_{label}"] = same_gradients(grads["minifb", label], grads["torch", label])
         cells = []
         for label in ("fft_filter", "haar"):
             cells.append(f"{row[f'minifb_{label}_ms']:{13 if label == 'fft_filter' else 9}.3f} "
@@ -147,7 +147,7 @@ def bench(device: str, sizes, have_torch: bool, warmup: int, steps: int) -> list
     return rows
 
 
-def check_same_gradients(ours, theirs) -> float:
+def same_gradients(ours, theirs) -> float:
     """The largest difference between the two libraries' gradients, relative to the largest gradient;
     raises if they disagree (the two sides would not be timing the same computation)."""
     worst = 0.0
@@ -182,7 +182,7 @@ def environment(devices) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, fewer steps")
-    parser.add_argument("--devices", nargs="+", default=None, help="cpu and/or cuda (default: cpu, and cuda when available)")
+    parser.add_argument("--devices", nargs="+", default=None, help="cpu and/or cuda (default: both if a GPU is there)")
     parser.add_argument("--sizes", nargs="+", type=int, default=None, help="token counts N (default 64 ... 16384)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 20, 5 with --quick)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3, 1 with --quick)")

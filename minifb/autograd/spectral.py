@@ -182,5 +182,7 @@ def _shift(name, x, axes):
     if axes is not None:
         axes = tuple(normalize_axis(name, a, x.ndim) for a in _as_tuple(axes))
     xp = get_array_module(x.data)
-    forward, inverse = (xp.fft.fftshift, xp.fft.ifftshift) if name == "fftshift" else (xp.fft.ifftshift, xp.fft.fftshift)
+    forward, inverse = xp.fft.fftshift, xp.fft.ifftshift
+    if name == "ifftshift":
+        forward, inverse = inverse, forward
     return record(name, forward(x.data, axes), (x,), lambda g: (inverse(g, axes),))

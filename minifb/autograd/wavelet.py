@@ -88,7 +88,8 @@ def haar_waverec(coeffs, axis=-1, length=None):
     the last to ``length`` (default: twice the finest detail's length; pass it for odd signals)."""
     coeffs = list(coeffs)
     if len(coeffs) < 2:
-        raise ValueError(f"haar_waverec: needs [a_J, d_J, ..., d_1] with at least one detail, got {len(coeffs)} array(s)")
+        raise ValueError(f"haar_waverec: needs [a_J, d_J, ..., d_1] with at least one detail, "
+                         f"got {len(coeffs)} array(s)")
     x = coeffs[0]
     for i, detail in enumerate(coeffs[1:], start=2):
         target = coeffs[i].shape[axis] if i < len(coeffs) else length
@@ -135,7 +136,8 @@ def haar_waverec2(coeffs, axes=(-2, -1), shape=None):
     """The inverse of haar_wavedec2; ``shape``: the output lengths along the two axes (for odd sizes)."""
     coeffs = list(coeffs)
     if len(coeffs) < 2:
-        raise ValueError(f"haar_waverec2: needs [LL_J, (LH_J, HL_J, HH_J), ...] with at least one level, got {len(coeffs)} item(s)")
+        raise ValueError(f"haar_waverec2: needs [LL_J, (LH_J, HL_J, HH_J), ...] with at least one level, "
+                         f"got {len(coeffs)} item(s)")
     x = coeffs[0]
     for i, (lh, hl, hh) in enumerate(coeffs[1:], start=2):
         target = tuple(coeffs[i][0].shape[a] for a in axes) if i < len(coeffs) else shape
