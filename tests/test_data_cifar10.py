@@ -67,9 +67,14 @@ def real_cifar10(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def real_cifar10_train(real_cifar10):
+    return load_cifar10(real_cifar10, train=True)
+
+
 @pytest.mark.slow
-def test_real_cifar10_statistics(real_cifar10):
-    images, labels = load_cifar10(real_cifar10, train=True)
+def test_real_cifar10_statistics(real_cifar10, real_cifar10_train):
+    images, labels = real_cifar10_train
     assert images.shape == (50000, 32, 32, 3)
     np.testing.assert_array_equal(np.bincount(labels), [5000] * 10)
     values = np.arange(256) / 255.0
@@ -81,3 +86,15 @@ def test_real_cifar10_statistics(real_cifar10):
     test_images, test_labels = load_cifar10(real_cifar10, train=False)
     assert test_images.shape == (10000, 32, 32, 3)
     np.testing.assert_array_equal(np.bincount(test_labels), [1000] * 10)
+
+
+@pytest.mark.slow
+def test_shipped_sample_is_the_first_images_of_each_class(real_cifar10, real_cifar10_train):
+    from minifb.data import load_cifar10_sample
+    from minifb.data.make_samples import first_per_class
+    for train, count in ((True, 200), (False, 100)):
+        images, labels = real_cifar10_train if train else load_cifar10(real_cifar10, train=False)
+        keep = first_per_class(labels, count)
+        sample_images, sample_labels = load_cifar10_sample(train)
+        np.testing.assert_array_equal(sample_images, images[keep])
+        np.testing.assert_array_equal(sample_labels, labels[keep])

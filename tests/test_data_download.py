@@ -41,7 +41,7 @@ def server():
     """A local server; returns (handler class to fill, base URL)."""
     handler = type("Handler", (_Handler,), {"files": {}, "truncated": set(), "requests": []})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield handler, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()

@@ -152,3 +152,11 @@ def test_real_lists_and_noise(real_speech_commands):
     assert len(sc.official_split(real_speech_commands, "v0.02", "validation")) == 9981
     noise = sc.load_background_noise(real_speech_commands)
     assert len(noise) == 6 and min(len(n) for n in noise.values()) >= 60 * 16000
+
+
+@pytest.mark.slow
+def test_shipped_sample_holds_real_test_set_clips(real_speech_commands):
+    from minifb.data import load_speech_commands_sample
+    waveforms, labels, names = load_speech_commands_sample()
+    folder = sc.dataset_folder(real_speech_commands, sc.TEST_SET)
+    np.testing.assert_array_equal(sc.read_clips([folder / n for n in names]), waveforms)

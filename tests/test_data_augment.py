@@ -1,0 +1,100 @@
+"""Augmentation: crops stay inside the padding, flips are flips, shifts and noise mixing."""
+import numpy as np
+import pytest
+
+from minifb.backend import asnumpy
+from minifb.data import augment, cifar10
+
+
+def images(n=16, size=8, seed=0):
+    return np.random.default_rng(seed).integers(1, 256, size=(n, size, size, 3), dtype=np.uint8)
+
+
+def test_each_crop_is_a_window_of_the_padded_image_maybe_mirrored(device, xp):
+    x = images()
+    out = asnumpy(augment.random_crop_flip(xp.asarray(x), padding=2, rng=np.random.default_rng(1)))
+    assert out.shape == x.shape and out.dtype == np.uint8
+    padded = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    flips = 0
+    for i in range(len(x)):
+        windows = [(top, left, mirror) for top in range(5) for left in range(5) for mirror in (False, True)
+                   if np.array_equal(out[i], (lambda w: w[:, ::-1] if mirror else w)(padded[i, top:top + 8, left:left + 8]))]
+        assert windows, f"image {i} is not a crop of its padded copy"
+        flips += windows[0][2]
+    assert 0 < flips < len(x)
+
+
+def test_no_padding_no_flip_is_identity_and_flip_only_mirrors(device, xp):
+    x = xp.asarray(images())
+    np.testing.assert_array_equal(asnumpy(augment.random_crop_flip(x, padding=0, flip=False)), asnumpy(x))
+    out = asnumpy(augment.random_crop_flip(x, padding=0, rng=np.random.default_rng(2)))
+    for original, got in zip(asnumpy(x), out):
+        assert np.array_equal(got, original) or np.array_equal(got, original[:, ::-1])
+
+
+def test_same_seed_same_augmentation_on_every_device(device, xp):
+    x = images()
+    a = augment.random_crop_flip(xp.asarray(x), rng=np.random.default_rng(5))
+    b = augment.random_crop_flip(x, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(asnumpy(a), b)
+
+
+def test_normalize_gives_nchw_standard_scores(device, xp):
+    x = images(4)
+    got = augment.normalize(xp.asarray(x))
+    assert got.shape == (4, 3, 8, 8) and got.dtype == np.float32
+    expected = (x / 255.0 - np.array(cifar10.MEAN)) / np.array(cifar10.STD)
+    np.testing.assert_allclose(asnumpy(got), expected.transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"normalize: expected channels-last images \(N, H, W, 3\), got shape \(4, 3, 8, 8\)"):
+        augment.normalize(xp.asarray(x.transpose(0, 3, 1, 2)))
+
+
+def _kept(length, shift):
+    """1 where np.roll(x, shift) holds a sample of x, 0 where the shift fills zeros."""
+    mask = np.ones(length, dtype=np.float32)
+    if shift > 0:
+        mask[:shift] = 0
+    elif shift < 0:
+        mask[shift:] = 0
+    return mask
+
+
+def test_time_shift_moves_each_clip_with_zero_fill(device, xp):
+    x = np.random.default_rng(0).uniform(0.1, 1, size=(8, 50)).astype(np.float32)
+    out = asnumpy(augment.random_time_shift(xp.asarray(x), max_shift=10, rng=np.random.default_rng(3)))
+    assert out.dtype == np.float32
+    shifts = []
+    for original, got in zip(x, out):
+        matches = [s for s in range(-10, 11) if np.array_equal(got, np.roll(original, s) * _kept(50, s))]
+        assert len(matches) == 1
+        shifts.append(matches[0])
+    assert len(set(shifts)) > 1
+
+
+def test_noise_is_a_scaled_crop_of_one_recording(device, xp):
+    rng = np.random.default_rng(0)
+    recordings = [rng.integers(-20000, 20000, size=n).astype(np.int16) for n in (300, 500)]
+    bank, lengths = augment.stack_noise(recordings, dtype=np.float64)
+    x = rng.uniform(-0.5, 0.5, size=(200, 100))
+    out = asnumpy(augment.mix_background_noise(xp.asarray(x), xp.asarray(bank), lengths, probability=0.8,
+                                                max_volume=0.1, rng=np.random.default_rng(4)))
+    added = out - x
+    untouched = np.all(added == 0, axis=1)
+    assert 0.1 < untouched.mean() < 0.3  # probability 0.8 of mixing
+    for row in np.flatnonzero(~untouched)[:20]:
+        fits = []
+        for recording in recordings:
+            noise = recording / 32768
+            for start in range(len(noise) - 100 + 1):
+                crop = noise[start:start + 100]
+                volume = added[row] @ crop / (crop @ crop)
+                if 0 <= volume < 0.1 and np.allclose(added[row], volume * crop, atol=1e-12):
+                    fits.append(volume)
+        assert fits, f"clip {row}: the added signal is not a scaled noise crop"
+    assert np.abs(out).max() <= 1
+
+
+def test_noise_shorter_than_clips_is_refused():
+    bank, lengths = augment.stack_noise([np.zeros(50, np.int16)])
+    with pytest.raises(ValueError, match="noise recordings of 50 samples are shorter than the clips \\(100\\)"):
+        augment.mix_background_noise(np.zeros((2, 100), np.float32), bank, lengths)
