@@ -3,7 +3,7 @@ them to its filtered spectrum.
 
 Both have the form ``out = s(r) z`` with r = |z| and a real gain s:
 
-    mod_relu:  s = ReLU(r + b) / max(r, eps)    (modReLU, Arjovsky, Shah & Bengio, 2016, eq. 8)
+    mod_relu:  s = ReLU(r + b) / max(r, eps)    (modReLU: Arjovsky, Shah & Bengio, 2016)
     mod_gelu:  s = GELU(r) / max(r, eps)        (GELU of the magnitude; Hendrycks & Gimpel, 2016)
 
 The floor eps keeps the phase z / max(r, eps) finite at z = 0. Gradient (PyTorch's convention,

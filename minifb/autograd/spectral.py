@@ -1,11 +1,11 @@
 """The FFT family with exact gradients: fft, ifft, rfft, irfft (one axis), their two-axis forms
 fft2, ifft2, rfft2, irfft2, and fftshift, ifftshift. They call ``xp.fft`` (numpy.fft / cupy.fft).
 
-Notation (Cooley & Tukey; NumPy's conventions): the unnormalised DFT of length N is
+Notation (the DFT as numpy.fft defines it): the unnormalised DFT of length N is
 ``(F x)_k = sum_j x_j exp(-2 pi i jk/N)`` and ``F^H`` (its adjoint) has ``exp(+2 pi i jk/N)``.
-``norm`` scales the forward transforms by 1 ("backward"), 1/sqrt(N) ("ortho") or 1/N ("forward"),
-and the inverse ones by the reciprocal role (1/N, 1/sqrt(N), 1). ``n`` (or ``s``) first crops or
-zero-pads the input along the transformed axes.
+``norm`` scales the forward transforms by c = 1 ("backward"), 1/sqrt(N) ("ortho") or 1/N
+("forward"), and the inverse ones by 1/N, 1/sqrt(N) or 1 respectively. ``n`` (or ``s``) first
+crops or zero-pads the input along the transformed axes.
 
 Gradients follow PyTorch's convention (z.grad = dL/dRe z + i dL/dIm z), so the gradient of a
 complex-linear map is its adjoint applied to g. Three facts give every VJP:
@@ -17,8 +17,8 @@ complex-linear map is its adjoint applied to g. Three facts give every VJP:
   symmetry (X_{N-k} = conj X_k), so ``irfft(X)_j = c Re sum_k v_k X_k exp(2 pi i jk/N)`` with
   v = 1 at DC (and at Nyquist when N is even) and v = 2 elsewhere. Hence
   irfft's VJP is ``v * rfft(g)`` (dual norm) and rfft's VJP, ``Re(c F^H (g zero-padded to N))``,
-  is ``irfft(g / v)`` (dual norm). For norm="backward" these are DESIGN.md's ``N ifft(g)``,
-  ``Re N ifft(g padded)`` and ``rfft(g)/N`` with weight 2 off DC and Nyquist.
+  is ``irfft(g / v)`` (dual norm). For norm="backward" these read: fft's VJP is ``N ifft(g)``,
+  rfft's ``Re N ifft(g zero-padded to N)`` and irfft's ``rfft(g)/N`` weighted 2 off DC and Nyquist.
 
 The transformed axes are moved to the end first: cuFFT wants contiguous last axes, and its plan
 cache then sees the same shapes every step.
