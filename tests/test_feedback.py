@@ -176,6 +176,8 @@ def test_bad_settings_are_rejected():
         FeedbackCNN(**TINY_CNN, alpha=1.5)
     with pytest.raises(ValueError, match="alpha"):
         FeedbackCNN(**TINY_CNN, alpha="fixed")
+    with pytest.raises(ValueError, match="alpha"):
+        FeedbackCNN(**TINY_CNN, alpha=None)
     with pytest.raises(ValueError, match="steps_eval"):
         FeedbackCNN(**TINY_CNN, steps_eval=-1)
     with pytest.raises(TypeError, match="StagedNetwork"):

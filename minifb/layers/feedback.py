@@ -29,6 +29,7 @@ evaluation mode. After a forward pass ``step_logits`` holds y_0..y_T (Tensors) a
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -49,8 +50,13 @@ class StagedNetwork(Module):
     A subclass sets ``stem`` (a Module, or None), ``stages`` (a ModuleList whose outputs are h_1..h_L),
     ``head`` (h_L -> logits), ``stage_features`` (for each stage, (channels, channel_axis):
     axis 1 for NCHW feature maps, -1 for vectors and tokens) and ``num_classes``.
-    The plain forward pass is head(stage_L(...stage_1(stem(x)))).
+    The plain forward pass is head(stage_L(...stage_1(stem(x)))); like a feedback model, it
+    leaves its logits in ``step_logits`` (a list of one).
     """
+
+    def __init__(self):
+        super().__init__()
+        self.step_logits = []
 
     def forward(self, x):
         self.check_input(x)
@@ -132,11 +138,8 @@ class ContextualFeedback(Module):
             raise TypeError(f"ContextualFeedback: network must be a StagedNetwork, got {type(network).__name__}")
         if mode not in MODES:
             raise ValueError(f"ContextualFeedback: mode must be one of {MODES}, got {mode!r}")
-        if isinstance(alpha, str):
-            if alpha not in ("learnable", "gated"):
-                raise ValueError(f"ContextualFeedback: alpha must be a float in [0, 1], 'learnable' or 'gated', got {alpha!r}")
-        elif not 0.0 <= float(alpha) <= 1.0:
-            raise ValueError(f"ContextualFeedback: a fixed alpha must be in [0, 1], got {alpha}")
+        if alpha not in ("learnable", "gated") and not (isinstance(alpha, numbers.Real) and 0.0 <= alpha <= 1.0):
+            raise ValueError(f"ContextualFeedback: alpha must be a number in [0, 1], 'learnable' or 'gated', got {alpha!r}")
         for name, steps in (("steps_train", steps_train), ("steps_eval", steps_eval)):
             if not isinstance(steps, (int, np.integer)) or steps < 0:
                 raise ValueError(f"ContextualFeedback: {name} must be an integer >= 0, got {steps!r}")
