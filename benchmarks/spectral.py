@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 3, 1 with --quick)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
-    devices = args.devices or (["cpu", "cuda"] if backend.cuda_available() else ["cpu"])
+    devices = args.devices or (["cuda", "cpu"] if backend.cuda_available() else ["cpu"])
     for device in devices:
         backend.check_device(device)
     sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
@@ -202,13 +202,14 @@ def main(argv=None) -> int:
         print("PyTorch is not installed: timing minifb only", file=sys.stderr)
     env = environment(devices)
     print(json.dumps(env))
-    results = {"environment": env, "steps": steps, "warmup": warmup,
-               "results": {device: bench(device, sizes, have_torch, warmup, steps) for device in devices}}
-    if args.json:
-        partial = args.json + ".part"
-        with open(partial, "w") as f:
-            json.dump(results, f, indent=2)
-        os.replace(partial, args.json)
+    results = {"environment": env, "steps": steps, "warmup": warmup, "results": {}}
+    for device in devices:  # the GPU first: its numbers are the ones that matter, the CPU's take longest
+        results["results"][device] = bench(device, sizes, have_torch, warmup, steps)
+        if args.json:  # after each device, so that a run cut short keeps what it measured
+            partial = args.json + ".part"
+            with open(partial, "w") as f:
+                json.dump(results, f, indent=2)
+            os.replace(partial, args.json)
     return 0
 
 
