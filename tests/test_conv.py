@@ -108,7 +108,7 @@ def test_conv2d_in_several_chunks_of_the_batch(device, monkeypatch):
     """A small column budget splits the batch into chunks of one or two samples: same results."""
     rng = np.random.default_rng(4)
     x, w, b = rng.standard_normal((5, 2, 5, 6)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
-    monkeypatch.setattr(conv_module, "COLUMN_BUDGET", 2 * (2 * 9 * 5 * 6))  # two samples' columns
+    monkeypatch.setitem(conv_module.COLUMN_BUDGET, device, 2 * (2 * 9 * 5 * 6))  # two samples' columns
     xt, wt, bt = tensors_on(device, x, w, b)
     np.testing.assert_allclose(conv2d(xt, wt, bt, padding=1).numpy(), naive_conv2d(x, w, b, (1, 1), (1, 1)),
                                rtol=1e-12, atol=1e-12)
