@@ -41,7 +41,7 @@ def max_pool2d(x, kernel, stride=None):
     else:
         forward, backward = _max_pool_views, _max_pool_backward_views
     out, argmax = forward(x_data, windows)
-    return record("max_pool2d", out, (x,), lambda g: (backward(g, argmax, windows, x_data),))
+    return record("max_pool2d", out, (x,), lambda g: (backward(g, argmax, windows, x.shape),))
 
 
 def _max_pool_views(x, windows):
@@ -58,10 +58,10 @@ def _max_pool_views(x, windows):
     return out, argmax
 
 
-def _max_pool_backward_views(g, argmax, windows, x):
+def _max_pool_backward_views(g, argmax, windows, shape):
     """Each output's gradient, added to the input at its window's argmax, offset by offset."""
     xp = get_array_module(g)
-    dx = xp.zeros_like(x, dtype=g.dtype)
+    dx = xp.zeros(shape, dtype=g.dtype)
     for k, view in enumerate(windows.views(dx)):
         view += xp.where(argmax == k, g, 0)
     return dx
@@ -75,9 +75,9 @@ def _max_pool_cuda(x, windows):
     return out, argmax
 
 
-def _max_pool_backward_cuda(g, argmax, windows, x):
+def _max_pool_backward_cuda(g, argmax, windows, shape):
     xp = get_array_module(g)
-    dx = xp.empty_like(x, dtype=g.dtype)
+    dx = xp.empty(shape, dtype=g.dtype)
     _max_pool_backward_kernel(windows.cuda_constants())(xp.ascontiguousarray(g), argmax, dx)
     return dx
 
