@@ -291,3 +291,16 @@ def test_two_axis_errors(device):
         mf.ifft2(x, s=(4,))
     with pytest.raises(ValueError, match="rfft2: axis -3 is out of range"):
         mf.rfft2(x, axes=(-3, -1))
+
+
+def test_fftnet_filter_chain_gradcheck(device):
+    """The global FFTNet mixing path in one graph: rfft over tokens, a real filter, modReLU, irfft (ortho)."""
+    rng = np.random.default_rng(7)
+    x = mf.tensor(rng.standard_normal((2, 6, 3)), device=device)
+    w = mf.tensor(rng.uniform(0.5, 1.5, size=(4, 1)), device=device)
+    b = mf.tensor(np.full((4, 1), -0.1), device=device)
+
+    def mix(x, w, b):
+        spectrum = mf.rfft(x, axis=1, norm="ortho") * w
+        return mf.irfft(mf.mod_relu(spectrum, b), n=6, axis=1, norm="ortho")
+    gradcheck(mix, x, w, b)
