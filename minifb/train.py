@@ -34,7 +34,7 @@ from tqdm import tqdm
 from . import backend
 from .autograd import Tensor, cross_entropy, no_grad
 
-TASKS = ("cifar10", "speech-commands")
+TASKS = ("cifar10", "cifar10-sample", "speech-commands")  # cifar10-sample: the shipped 2,000/1,000 images
 FEEDBACK_SETTINGS = ("steps_train", "steps_eval", "mode", "alpha", "step_loss")
 PROGRESS_EVERY = 50  # steps between the progress bar's loss readings (each one waits for the GPU)
 EVAL_BATCH = 500
@@ -240,13 +240,16 @@ def load_task(task: str, data_dir: str, download: bool, device: str, limit_train
               with_train: bool = True) -> TaskData:
     """The task's data on ``device`` (training arrays None unless ``with_train``).
 
-    CIFAR-10 from the official pickles; Speech Commands as :func:`load_speech_commands` says
-    (its training clips are read even without ``with_train``: they give the feature statistics).
+    CIFAR-10 from the official pickles, or the shipped sample (no ``data_dir`` needed); Speech
+    Commands as :func:`load_speech_commands` says (its training clips are read even without
+    ``with_train``: they give the feature statistics).
     """
-    from .data import load_cifar10, LABELS_12
+    from .data import LABELS_12, load_cifar10, load_cifar10_sample
     xp = backend.xp_for(device)
     if task == "cifar10":
         load = lambda train: load_cifar10(data_dir, train=train, download=download)  # noqa: E731
+    elif task == "cifar10-sample":
+        load = load_cifar10_sample
     else:
         load = lambda train: load_speech_commands(data_dir, train, download)  # noqa: E731
 
@@ -255,7 +258,7 @@ def load_task(task: str, data_dir: str, download: bool, device: str, limit_train
         keep = subset(len(y), limit)
         return xp.asarray(np.ascontiguousarray(x[keep])), xp.asarray(y[keep], dtype=xp.int64)
     test_x, test_y = on_device(False, limit_test)
-    if task == "cifar10":
+    if task != "speech-commands":
         train_x, train_y = on_device(True, limit_train) if with_train else (None, None)
         augment, prepare = cifar10_pipeline()
         return TaskData(train_x, train_y, test_x, test_y, augment, prepare, 10, "images")
@@ -429,6 +432,19 @@ def keep_epochs_up_to(path: pathlib.Path, last_epoch: int) -> None:
         os.replace(partial, path)
 
 
+def write_config(out: pathlib.Path, config: dict, model, data: TaskData, device: str) -> None:
+    """OUT/config.json: the command line that started the run, its settings, versions, device."""
+    from .models import count_parameters
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", {
+        "command": shlex.join([os.path.basename(sys.executable), "-m", "minifb", *sys.argv[1:]]),
+        "argv": sys.argv[1:], "cwd": os.getcwd(), "device": device, **config,
+        "num_parameters": count_parameters(model),
+        "train_examples": len(data.train_y), "test_examples": len(data.test_y),
+        "environment": environment(device),
+    })
+
+
 # ---- the command --------------------------------------------------------------------------------
 
 def run(args) -> int:
@@ -467,14 +483,7 @@ def run(args) -> int:
             print(f"{out}: already trained for {start_epoch - 1} epochs")
             return 0
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "config.json", {
-            "command": shlex.join([os.path.basename(sys.executable), "-m", "minifb", *sys.argv[1:]]),
-            "argv": sys.argv[1:], "cwd": os.getcwd(), "device": args.device, **config,
-            "num_parameters": models.count_parameters(model),
-            "train_examples": len(data.train_y), "test_examples": len(data.test_y),
-            "environment": environment(args.device),
-        })
+        write_config(out, config, model, data, args.device)
     final = fit(model, optimizer, data, config, out, start_epoch, args.stop_after, args.time_limit,
                 not args.no_progress)
     if final is None:

@@ -156,3 +156,19 @@ def test_plot_writes_png_or_says_matplotlib_is_missing(tmp_path):
         assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     missing = minifb_cli("plot", tmp_path / "no-run")
     assert_one_line_error(missing, "no metrics.jsonl")
+
+
+def test_demo_trains_both_models_on_the_shipped_sample(tmp_path):
+    result = minifb_cli("demo", "--out", tmp_path / "demo", "--epochs", 1, "--train-images", 32,
+                        "--test-images", 40, "--batch-size", 16, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "feedback-cnn" in result.stdout and "after each refinement step: t=0" in result.stdout
+    for name in ("cnn", "feedback-cnn"):
+        final = json.loads((tmp_path / "demo" / name / "final.json").read_text())
+        assert final["epoch"] == 1 and 0 <= final["test_accuracy"] <= 1
+    assert len(final["test_accuracy_per_step"]) == 3  # T = 2 refinement steps after the plain pass
+    # The demo's runs are ordinary runs: eval rebuilds the model from the checkpoint alone.
+    evaluated = minifb_cli("eval", tmp_path / "demo" / "cnn" / "checkpoint.npz")
+    assert evaluated.returncode == 0, evaluated.stderr
+    cnn = json.loads((tmp_path / "demo" / "cnn" / "final.json").read_text())
+    assert json.loads(evaluated.stdout)["test_accuracy"] == cnn["test_accuracy"]
