@@ -1,0 +1,190 @@
+"""`python -m minifb reference`, minifb.testing.compare, and the examples of docs/validate.md.
+
+The examples are run from the document itself (its bash and python code blocks, in order, in a
+temporary folder), so the document cannot drift away from the code.
+"""
+import json
+import pathlib
+import re
+import shlex
+
+import numpy as np
+import pytest
+import torch
+
+from minifb import reference
+from minifb.__main__ import main
+from minifb.testing import MismatchError, compare, torch_state_dict
+import torch_models as T
+
+DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "validate.md"
+SMALL_VIT = '{"image_size": 8, "patch": 4, "dim": 12, "depth": 2, "heads": 2, "mlp_ratio": 2}'
+
+
+def code_blocks(path):
+    """(language, code) of every fenced block of a Markdown file, in order."""
+    return re.findall(r"^```(\w+)\n(.*?)^```", path.read_text(), flags=re.S | re.M)
+
+
+def test_the_examples_of_docs_validate_md_run(tmp_path, monkeypatch, capsys):
+    blocks = code_blocks(DOC)
+    assert sum(lang == "python" for lang, _ in blocks) >= 3, "docs/validate.md lost its examples"
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": "validate_md"}
+    for lang, code in blocks:
+        if lang == "bash":
+            for line in code.splitlines():
+                argv = shlex.split(line)
+                assert argv[:3] == ["python", "-m", "minifb"], f"unexpected command in docs/validate.md: {line}"
+                assert main(argv[3:]) == 0, line
+        else:
+            exec(compile(code, f"{DOC.name} block", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "compare (rtol=1e-07, atol=1e-10): 38 of 38 arrays match" in out  # the count the text shows
+    assert out.count("arrays match") == 2 and "do not" not in out
+
+
+def test_a_wrong_implementation_fails_the_documented_check(tmp_path, monkeypatch):
+    """The FFTNet example with the modReLU floor changed must not pass."""
+    monkeypatch.chdir(tmp_path)
+    blocks = code_blocks(DOC)
+    namespace = {"__name__": "validate_md"}
+    main(shlex.split(blocks[0][1].strip())[3:])
+    exec(blocks[1][1].replace("r.clamp(min=1e-3)", "r.clamp(min=1e-3) * 1.001"), namespace)
+    with pytest.raises(MismatchError, match="MISMATCH"):
+        exec(blocks[2][1], namespace)
+
+
+def load_into_twin(path):
+    """The torch twin of the model in a reference file, with the file's weights; and the file."""
+    ref = np.load(path)
+    config = json.loads(str(ref["config"]))
+    model, renames = T.twin(config["model"], **config["settings"])
+    model.to(getattr(torch, config["dtype"])).eval()
+    weights = {k[len("weights/"):]: ref[k] for k in ref.files if k.startswith("weights/")}
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in torch_state_dict(weights, renames).items()})
+    return model, renames, ref, config
+
+
+EXPORTS = [("feedback-vit", ["--config", SMALL_VIT[:-1] + ', "mixer": "hybrid", "mode": "all-stages", "alpha": "gated"}']),
+           ("fftnet-vit-windowed", ["--config", SMALL_VIT[:-1] + ', "patch": 2, "window": 4}', "--dtype", "float32"]),
+           ("feedback-audio-cnn", ["--config", '{"widths": [4, 8, 8], "hidden": 16, "step_loss": true}',
+                                   "--input-shape", "1,12,20"])]
+
+
+@pytest.mark.parametrize("name,options", EXPORTS, ids=[e[0] for e in EXPORTS])
+def test_reference_file_matches_the_torch_twin(name, options, tmp_path, check):
+    """Everything the file promises, checked through compare() against an independent PyTorch twin."""
+    path = tmp_path / "ref.npz"
+    assert main(["reference", name, "--seed", "3", "--batch", "3", "--out", str(path)] + options) == 0
+    model, renames, ref, config = load_into_twin(path)
+    assert config["model"] == name and config["batch"] == 3 and config["seed"] == 3 and not config["training"]
+    assert ref["input"].shape == (3, *config["input_shape"]) and ref["labels"].dtype == np.int64
+    assert ref["logits"].dtype == np.dtype(config["dtype"])
+
+    logits = model(torch.from_numpy(ref["input"]))
+    labels = torch.from_numpy(ref["labels"])
+    loss = model.loss(labels) if hasattr(model, "loss") else torch.nn.functional.cross_entropy(logits, labels)
+    loss.backward()
+    assert len(model.step_logits) == config["steps"] + 1
+    to_minifb = [(new, old) for old, new in renames]  # the twin's names back to minifb's
+    actual = {"logits": logits, "step_logits": torch.stack(model.step_logits), "loss": loss}
+    actual.update({f"weights/{k}": v for k, v in torch_state_dict(model.state_dict(), to_minifb).items()})
+    grads = {k: p.grad for k, p in model.named_parameters()}
+    actual.update({f"grad/{k}": v for k, v in torch_state_dict(grads, to_minifb).items()})
+    # float32: two implementations round differently through two blocks and back
+    rtol, atol = (1e-3, 1e-5) if config["dtype"] == "float32" else (1e-9, 1e-11)
+    report = compare(path, actual, rtol=rtol, atol=atol, keys=("logits", "step_logits", "loss", "weights/", "grad/"),
+                     verbose=False)
+    assert report.ok and len(report.rows) == len(ref.files) - 3  # all but config, input and labels
+    check.close(f"{name} loss (reference file)", ref["loss"], loss)
+
+
+def test_reference_is_reproducible_and_written_atomically(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "cnn.npz"
+    args = ["reference", "cnn", "--seed", "5", "--batch", "2", "--out", str(path),
+            "--config", '{"widths": [4, 4, 4], "hidden": 8}']
+    assert main(args) == 0
+    first = dict(np.load(path))
+    assert main(args) == 0
+    second = dict(np.load(path))
+    assert first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.npz"]
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+    monkeypatch.setattr(reference.np, "savez", disk_full)
+    assert main(args + ["--seed", "6"]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.npz"]  # the old file, no partial one
+    assert np.array_equal(np.load(path)["logits"], first["logits"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["nope"], "unknown model 'nope'"),
+    (["cnn", "--config", "{mode"], "--config is not valid JSON"),
+    (["cnn", "--config", '{"steps": 2}'], "unknown setting(s) ['steps']"),
+    (["cnn", "--batch", "0"], "batch size must be at least 1"),
+    (["cnn", "--input-shape", "3,x,32"], "--input-shape must be C,H,W"),
+])
+def test_reference_errors_are_one_line(args, message, tmp_path, capsys):
+    assert main(["reference", *args, "--out", str(tmp_path / "r.npz")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_reference_refuses_a_missing_folder_before_working(tmp_path, capsys):
+    assert main(["reference", "cnn", "--out", str(tmp_path / "missing" / "r.npz")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+# ---- compare ------------------------------------------------------------------------------------
+
+EXPECTED = {"a": np.arange(6.0).reshape(2, 3), "b": np.array([1 + 2j, 3 - 1j]), "config": np.array("{}")}
+
+
+def test_compare_passes_within_tolerance_and_skips_text_entries():
+    report = compare(EXPECTED, {"a": EXPECTED["a"] * (1 + 1e-9), "b": torch.tensor(EXPECTED["b"])}, verbose=False)
+    assert report.ok and bool(report) and [r.key for r in report.rows] == ["a", "b"]
+
+
+def test_compare_reports_the_worst_element():
+    actual = {"a": EXPECTED["a"].copy(), "b": EXPECTED["b"]}
+    actual["a"][1, 2] += 0.01
+    actual["a"][0, 1] += 0.001
+    with pytest.raises(MismatchError) as failure:
+        compare(EXPECTED, actual, rtol=1e-5, verbose=False)
+    text = str(failure.value)
+    assert "MISMATCH a: max abs err 1.000e-02, max rel err 2.000e-03, worst at (1, 2): expected 5.0, got 5.01" in text
+    assert "ok       b" in text and "1 of 2 arrays match, 1 do not" in text
+
+
+def test_compare_reports_missing_extra_shape_and_nan_without_raising_when_asked():
+    actual = {"a": np.zeros((3, 2)), "c": np.ones(2)}
+    report = compare(EXPECTED, actual, raise_on_mismatch=False, verbose=False)
+    assert not report.ok
+    status = {r.key: r.status for r in report.rows}
+    assert status == {"a": "shape", "b": "missing", "c": "extra"}
+    nan = compare({"x": np.array([1.0, np.nan])}, {"x": np.array([1.0, 2.0])}, raise_on_mismatch=False, verbose=False)
+    assert not nan.ok and nan.rows[0].index == (1,)
+    same_nan = compare({"x": np.array([np.nan, np.inf])}, {"x": np.array([np.nan, np.inf])}, verbose=False)
+    assert same_nan.ok
+
+
+def test_compare_keys_select_by_name_and_prefix():
+    expected = {"logits": np.ones(2), "grad/w": np.ones(3), "grad/b": np.ones(1), "weights/w": np.ones(3)}
+    actual = {"logits": np.ones(2), "grad/w": np.ones(3), "grad/b": np.ones(1)}
+    assert len(compare(expected, actual, keys=("logits", "grad/"), verbose=False).rows) == 3
+    with pytest.raises(MismatchError, match="MISSING  weights/w"):
+        compare(expected, actual, verbose=False)
+    with pytest.raises(KeyError, match="'grads/' selects nothing"):
+        compare(expected, actual, keys=("grads/",), verbose=False)
+
+
+def test_compare_reads_npz_files_and_prints(tmp_path, capsys):
+    np.savez(tmp_path / "e.npz", **EXPECTED)
+    compare(tmp_path / "e.npz", {"a": EXPECTED["a"], "b": EXPECTED["b"]})
+    assert "2 of 2 arrays match" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="non-negative"):
+        compare(EXPECTED, {}, rtol=-1)
