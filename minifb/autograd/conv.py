@@ -19,9 +19,9 @@ columns. The batch is processed in chunks whose column matrix holds at most
 ``COLUMN_BUDGET[device]`` elements, so a training step needs a bounded amount of extra memory
 however large the batch.
 
-On CuPy, im2col and col2im are custom kernels with 32-bit index arithmetic (a chunk is kept
-below 2**31 elements), compiled once per geometry with the sizes as constants. col2im is a
-gather: each input pixel sums the columns it appeared in, so no atomics are needed and the
+On CuPy, im2col, col2im and the two layout copies are custom kernels with 32-bit index
+arithmetic (a chunk is kept below 2**31 elements; CuPy's own copies of transposed arrays index in
+64 bits), compiled once per geometry with the sizes as constants. col2im is a gather: each input pixel sums the columns it appeared in, so no atomics are needed and the
 result is deterministic.
 """
 from __future__ import annotations
@@ -68,26 +68,21 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     _check_conv_inputs(x, w, b, padding)
     n, c, h, wd = x.shape
     c_out, _, kh, kw = w.shape
-    geometry = _Geometry(c, h, wd, kh, kw, stride, padding)
+    geometry = _Geometry(c, h, wd, c_out, kh, kw, stride, padding)
     xp = get_array_module(x.data)
     w2 = w.data.reshape(c_out, -1)
     x_data = xp.ascontiguousarray(x.data)
     out = xp.empty((n, c_out, geometry.out_h, geometry.out_w), dtype=x.data.dtype)
     chunks = _chunks(n, geometry, x.device)
     for lo, hi in chunks:
-        out_cnhw = (w2 @ _im2col(x_data[lo:hi], geometry)).reshape(c_out, hi - lo, -1)
-        out_chunk = out[lo:hi].reshape(hi - lo, c_out, -1)
-        if b is None:
-            xp.copyto(out_chunk, out_cnhw.transpose(1, 0, 2))
-        else:
-            xp.add(out_cnhw.transpose(1, 0, 2), b.data.reshape(c_out, 1), out=out_chunk)
+        _to_nchw(w2 @ _im2col(x_data[lo:hi], geometry), None if b is None else b.data, geometry, out=out[lo:hi])
 
     def vjp(g):
         dx = xp.empty_like(x_data) if x.requires_grad else None
         dw = xp.zeros_like(w2) if w.requires_grad else None
         db = xp.zeros(c_out, dtype=g.dtype) if b is not None and b.requires_grad else None
         for lo, hi in chunks:
-            g2 = xp.ascontiguousarray(g[lo:hi].reshape(hi - lo, c_out, -1).transpose(1, 0, 2)).reshape(c_out, -1)
+            g2 = _to_cnhw(g[lo:hi], geometry)
             if dw is not None:
                 dw += g2 @ conj(_im2col(x_data[lo:hi], geometry)).T
             if db is not None:
@@ -119,10 +114,11 @@ def _check_conv_inputs(x, w, b, padding) -> None:
 
 
 class _Geometry:
-    """Sizes of one convolution: channels, input and kernel size, stride, padding, output size."""
+    """Sizes of one convolution: channels in and out, input and kernel size, stride, padding, output size."""
 
-    def __init__(self, channels, height, width, kh, kw, stride, padding):
+    def __init__(self, channels, height, width, out_channels, kh, kw, stride, padding):
         self.channels, self.height, self.width, self.kh, self.kw = channels, height, width, kh, kw
+        self.out_channels = out_channels
         self.stride, self.padding = stride, padding
         self.out_h = output_size(height, kh, stride[0], padding[0])
         self.out_w = output_size(width, kw, stride[1], padding[1])
@@ -130,8 +126,8 @@ class _Geometry:
     def cuda_constants(self) -> str:
         """The sizes as C++ constants: the CUDA kernels are compiled once per geometry, so their
         divisions are by constants, which the compiler turns into a multiply and a shift."""
-        values = dict(CHANNELS=self.channels, HEIGHT=self.height, WIDTH=self.width, OUT_H=self.out_h,
-                      OUT_W=self.out_w, K_H=self.kh, K_W=self.kw, STRIDE_H=self.stride[0], STRIDE_W=self.stride[1],
+        values = dict(CHANNELS=self.channels, HEIGHT=self.height, WIDTH=self.width, OUT_CHANNELS=self.out_channels,
+                      OUT_H=self.out_h, OUT_W=self.out_w, K_H=self.kh, K_W=self.kw, STRIDE_H=self.stride[0], STRIDE_W=self.stride[1],
                       PAD_H=self.padding[0], PAD_W=self.padding[1])
         return "".join(f"constexpr int {name} = {value};\n" for name, value in values.items())
 
@@ -183,6 +179,35 @@ def _col2im(col, geometry: _Geometry, out):
     return out
 
 
+def _to_nchw(y, bias, geometry: _Geometry, out):
+    """out[n, o] = y[o, n] + bias[o]: the product (Cout, N*Ho*Wo) into the NCHW output (bias may be None)."""
+    xp = get_array_module(y)
+    n = out.shape[0]
+    if xp is not np:
+        bias = xp.zeros(geometry.out_channels, dtype=y.dtype) if bias is None else bias
+        _to_nchw_kernel(geometry.cuda_constants())(y, bias, n, out)
+        return out
+    y = y.reshape(geometry.out_channels, n, -1).transpose(1, 0, 2)
+    target = out.reshape(n, geometry.out_channels, -1)
+    if bias is None:
+        np.copyto(target, y)
+    else:
+        np.add(y, bias.reshape(-1, 1), out=target)
+    return out
+
+
+def _to_cnhw(g, geometry: _Geometry):
+    """The NCHW gradient g as the matrix (Cout, N*Ho*Wo), the layout of the product."""
+    xp = get_array_module(g)
+    n = g.shape[0]
+    if xp is not np:
+        g2 = xp.empty((geometry.out_channels, g.size // geometry.out_channels), dtype=g.dtype)
+        _to_cnhw_kernel(geometry.cuda_constants())(xp.ascontiguousarray(g), n, g2)
+        return g2
+    return np.ascontiguousarray(g.reshape(n, geometry.out_channels, -1).transpose(1, 0, 2)).reshape(
+        geometry.out_channels, -1)
+
+
 # ---- CUDA kernels (CuPy only) -----------------------------------------------------------------
 # One thread per output element. Index arithmetic dominates these kernels, so it is 32-bit (`i`,
 # CuPy's 64-bit element index, is cast to int once; sizes are checked by _chunks) and divides by
@@ -229,6 +254,25 @@ COL2IM_SOURCE = """
 """
 
 
+TO_NCHW_SOURCE = """
+    const int pixels = OUT_H * OUT_W;
+    const int k = (int)i;                  // out index, layout (N, Cout, Ho, Wo)
+    const int pixel = k % pixels;
+    const int o = (k / pixels) % OUT_CHANNELS;
+    const int n = k / (pixels * OUT_CHANNELS);
+    out = y[(o * batch + n) * pixels + pixel] + bias[o];
+"""
+
+TO_CNHW_SOURCE = """
+    const int pixels = OUT_H * OUT_W;
+    const int k = (int)i;                  // g index, layout (N, Cout, Ho, Wo); g2 is (Cout, N, Ho, Wo)
+    const int pixel = k % pixels;
+    const int o = (k / pixels) % OUT_CHANNELS;
+    const int n = k / (pixels * OUT_CHANNELS);
+    g2[(o * batch + n) * pixels + pixel] = g;
+"""
+
+
 @functools.cache
 def _im2col_kernel(constants: str):
     import cupy
@@ -240,4 +284,18 @@ def _im2col_kernel(constants: str):
 def _col2im_kernel(constants: str):
     import cupy
     return cupy.ElementwiseKernel("raw T col, int32 batch", "T dx", COL2IM_SOURCE, "minifb_col2im",
+                                  preamble=constants)
+
+
+@functools.cache
+def _to_nchw_kernel(constants: str):
+    import cupy
+    return cupy.ElementwiseKernel("raw T y, raw T bias, int32 batch", "T out", TO_NCHW_SOURCE, "minifb_conv_to_nchw",
+                                  preamble=constants)
+
+
+@functools.cache
+def _to_cnhw_kernel(constants: str):
+    import cupy
+    return cupy.ElementwiseKernel("T g, int32 batch", "raw T g2", TO_CNHW_SOURCE, "minifb_conv_to_cnhw",
                                   preamble=constants)
