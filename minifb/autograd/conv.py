@@ -21,8 +21,9 @@ however large the batch.
 
 On CuPy, im2col, col2im and the two layout copies are custom kernels with 32-bit index
 arithmetic (a chunk is kept below 2**31 elements; CuPy's own copies of transposed arrays index in
-64 bits), compiled once per geometry with the sizes as constants. col2im is a gather: each input pixel sums the columns it appeared in, so no atomics are needed and the
-result is deterministic.
+64 bits), compiled once per geometry with the sizes as constants. col2im is a gather: each
+input pixel sums the columns it appeared in, so no atomics are needed and the result is
+deterministic.
 """
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ def _check_conv_inputs(x, w, b, padding) -> None:
 
 
 class _Geometry:
-    """Sizes of one convolution: channels in and out, input and kernel size, stride, padding, output size."""
+    """Sizes of one convolution: channels in and out, input and kernel size, stride, padding, output."""
 
     def __init__(self, channels, height, width, out_channels, kh, kw, stride, padding):
         self.channels, self.height, self.width, self.kh, self.kw = channels, height, width, kh, kw
