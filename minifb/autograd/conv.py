@@ -127,9 +127,9 @@ class _Geometry:
     def cuda_constants(self) -> str:
         """The sizes as C++ constants: the CUDA kernels are compiled once per geometry, so their
         divisions are by constants, which the compiler turns into a multiply and a shift."""
-        values = dict(CHANNELS=self.channels, HEIGHT=self.height, WIDTH=self.width, OUT_CHANNELS=self.out_channels,
-                      OUT_H=self.out_h, OUT_W=self.out_w, K_H=self.kh, K_W=self.kw, STRIDE_H=self.stride[0], STRIDE_W=self.stride[1],
-                      PAD_H=self.padding[0], PAD_W=self.padding[1])
+        values = dict(CHANNELS=self.channels, HEIGHT=self.height, WIDTH=self.width,
+                      OUT_CHANNELS=self.out_channels, OUT_H=self.out_h, OUT_W=self.out_w, K_H=self.kh, K_W=self.kw,
+                      STRIDE_H=self.stride[0], STRIDE_W=self.stride[1], PAD_H=self.padding[0], PAD_W=self.padding[1])
         return "".join(f"constexpr int {name} = {value};\n" for name, value in values.items())
 
 
