@@ -25,6 +25,10 @@ if torch is not None:
     # The tiny float64 problems here run >10x slower when PyTorch's thread pool fights the
     # other test processes for the cores.
     torch.set_num_threads(1)
+    # On a GPU, PyTorch may use TF32 (10-bit mantissa) in float32 convolutions and matmuls; the
+    # float32 comparisons assume true float32 (minifb uses TF32 only when asked for).
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 
 if torch is None:
     class _SkippedModule(pytest.Module):

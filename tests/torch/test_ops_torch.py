@@ -5,6 +5,9 @@ float64 (tolerance ~1e-8 relative) and float32 (~1e-4), on every device. Inputs 
 the points where an op has a kink (ReLU at 0, ties in max, |z| at 0) because random draws miss
 them.
 """
+import inspect
+import pathlib
+import re
 import zlib
 
 import numpy as np
@@ -106,6 +109,7 @@ CASES = [
     # moving values around
     ("reshape", lambda x: mf.reshape(x, (4, -1)), lambda x: torch.reshape(x, (4, -1)), [real(2, 3, 4)]),
     ("transpose", lambda x: mf.transpose(x, (2, 0, 1)), lambda x: torch.permute(x, (2, 0, 1)), [cplx(2, 3, 4)]),
+    ("permute", lambda x: mf.permute(x, (1, 2, 0)), lambda x: torch.permute(x, (1, 2, 0)), [real(2, 3, 4)]),
     ("swapaxes", lambda x: mf.swapaxes(x, 0, 2), lambda x: torch.swapaxes(x, 0, 2), [real(2, 3, 4)]),
     ("expand", lambda x: mf.expand(x, (2, 3, 4)), lambda x: x.expand(2, 3, 4), [real(3, 1)]),
     ("squeeze", lambda x: mf.squeeze(x, 1), lambda x: torch.squeeze(x, 1), [real(3, 1, 4)]),
@@ -113,8 +117,8 @@ CASES = [
     ("flatten", lambda x: mf.flatten(x, 1), lambda x: torch.flatten(x, 1), [real(2, 3, 4)]),
     ("getitem-slices", lambda x: x[1:, ::2, None, -1], lambda x: x[1:, ::2, None, -1], [real(3, 5, 4)]),
     ("getitem-repeated-indices", lambda x: x[[0, 2, 0, 0], 1:], lambda x: x[[0, 2, 0, 0], 1:], [real(3, 4)]),
-    ("getitem-mask", lambda x: x[np.array([True, False, True])], lambda x: x[torch.tensor([True, False, True])],
-     [real(3, 4)]),
+    ("getitem-mask", lambda x: mf.getitem(x, np.array([True, False, True])),
+     lambda x: x[torch.tensor([True, False, True], device=x.device)], [real(3, 4)]),
     ("concatenate", lambda a, b: mf.concatenate([a, b], 1), lambda a, b: torch.cat([a, b], 1), [real(2, 3), real(2, 5)]),
     ("stack", lambda a, b: mf.stack([a, b], -1), lambda a, b: torch.stack([a, b], -1), [real(2, 3), real(2, 3)]),
     ("split-equal", lambda x: mf.split(x, 3, 1), lambda x: torch.split(x, 2, 1), [real(2, 6)]),
@@ -174,7 +178,7 @@ def test_where_matches_torch(check):
 
 def test_astype_gradient_is_cast_back(check):
     x = np.random.default_rng(3).standard_normal((3, 4))
-    check.op(lambda t: mf.tanh(t.astype(np.float32)) * 2.0, lambda t: torch.tanh(t.float()) * 2.0, x,
+    check.op(lambda t: mf.tanh(mf.astype(t, np.float32)) * 2.0, lambda t: torch.tanh(t.float()) * 2.0, x,
              rtol=1e-5, atol=1e-6, name="astype")
 
 
@@ -199,3 +203,32 @@ def test_torch_complex_backward_follows_the_minifb_convention(check):
     d_im = np.array([(loss(z0 + 1j * eps * e) - loss(z0 - 1j * eps * e)) / (2 * eps) for e in np.eye(4)])
     check.close("torch convention", z.grad, d_re + 1j * d_im, rtol=1e-7, atol=1e-8)
     check.op(lambda t: t * t, lambda t: t * t, z0, name="z^2")
+
+
+def test_to_device_moves_the_gradient_back(device, check):
+    """From the test's device to the CPU (a no-op on the CPU); the gradient returns to the device."""
+    x = np.random.default_rng(6).standard_normal((3, 4))
+    check.op(lambda t: mf.to_device(t, "cpu") * 2.0, lambda t: t.cpu() * 2.0, x, name="to_device")
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3])
+def test_dropout_scales_the_kept_elements(p, check):
+    """minifb's mask (read off its output) applied in PyTorch: x m / (1 - p), and its gradient."""
+    x = np.random.default_rng(7).uniform(0.5, 2.0, (40, 5))
+    kept = mf.asnumpy(mf.dropout(mf.tensor(x, device=check.device), p).data) != 0
+    mf.seed(0)  # the same mask again inside check.op
+    check.op(lambda t: mf.dropout(t, p), lambda t: t * torch.tensor(kept, device=t.device) / (1 - p), x,
+             name=f"dropout({p})")
+    check.op(lambda t: mf.dropout(t, 0.5, training=False), lambda t: t, x, name="dropout eval")
+
+
+NOT_OPS = {"enable_grad", "gradcheck", "is_grad_enabled", "no_grad", "tape_length", "tensor"}
+
+
+def test_every_op_is_cross_checked():
+    """Each function exported by minifb.autograd is called as mf.<name> in one of these tests."""
+    folder = pathlib.Path(__file__).parent
+    sources = (folder / "test_ops_torch.py").read_text() + (folder / "test_spectral_torch.py").read_text()
+    ops = {n for n, v in vars(mf.autograd).items() if inspect.isfunction(v) and not n.startswith("_")} - NOT_OPS
+    missing = sorted(n for n in ops if not re.search(rf"\bmf\.{n}\b", sources))
+    assert not missing, f"ops without a PyTorch cross-check: {missing}"

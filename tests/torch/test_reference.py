@@ -73,10 +73,11 @@ EXPORTS = [("feedback-vit", ["--config", SMALL_VIT[:-1] + ', "mixer": "hybrid", 
 
 
 @pytest.mark.parametrize("name,options", EXPORTS, ids=[e[0] for e in EXPORTS])
-def test_reference_file_matches_the_torch_twin(name, options, tmp_path, check):
-    """Everything the file promises, checked through compare() against an independent PyTorch twin."""
+def test_reference_file_matches_the_torch_twin(name, options, tmp_path, device, check):
+    """Everything the file promises, checked through compare() against an independent PyTorch twin
+    (the file made on the test's device, the twin run on the CPU)."""
     path = tmp_path / "ref.npz"
-    assert main(["reference", name, "--seed", "3", "--batch", "3", "--out", str(path)] + options) == 0
+    assert main(["reference", name, "--seed", "3", "--batch", "3", "--out", str(path), "--device", device] + options) == 0
     model, renames, ref, config = load_into_twin(path)
     assert config["model"] == name and config["batch"] == 3 and config["seed"] == 3 and not config["training"]
     assert ref["input"].shape == (3, *config["input_shape"]) and ref["labels"].dtype == np.int64

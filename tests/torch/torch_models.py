@@ -84,6 +84,15 @@ def haar_wavedec2(x, levels, dims=(-2, -1)):
     return [x] + details[::-1]
 
 
+def haar_waverec2(coeffs, dims=(-2, -1), shape=(None, None)):
+    """The inverse of haar_wavedec2; each level cropped to the size of the next detail bands."""
+    x = coeffs[0]
+    for i, (lh, hl, hh) in enumerate(coeffs[1:], start=2):
+        target = tuple(coeffs[i][0].shape[d] for d in dims) if i < len(coeffs) else shape
+        x = haar_idwt2(x, lh, hl, hh, dims, target)
+    return x
+
+
 def haar_idwt2(ll, lh, hl, hh, dims=(-2, -1), shape=(None, None)):
     low = haar_idwt(ll, hl, dims[0], shape[0])
     high = haar_idwt(lh, hh, dims[0], shape[0])
