@@ -37,13 +37,14 @@ def tensors_on(device, *arrays, requires_grad=True):
     return [mf.tensor(a, requires_grad=requires_grad, device=device) for a in arrays]
 
 
-# (x shape, w shape, stride, padding): strides 1/2, paddings 0/1/2, kernels 1/3, non-square inputs.
+# (x shape, w shape, stride, padding): strides 1/2/3, paddings 0/1/2, kernels 1/2/3, non-square inputs.
 CASES = [
     ((2, 3, 5, 7), (4, 3, 3, 3), 1, 1),
     ((2, 2, 7, 6), (3, 2, 3, 3), 2, 0),
     ((2, 3, 6, 5), (2, 3, 1, 1), 2, 2),
     ((2, 2, 5, 6), (3, 2, 3, 3), (2, 1), (2, 0)),
     ((2, 3, 7, 5), (2, 3, 1, 3), 1, (0, 1)),
+    ((2, 2, 7, 6), (2, 2, 2, 2), 3, 0),  # even kernel; the stride leaves rows and columns unused
 ]
 
 
