@@ -172,3 +172,41 @@ def test_demo_trains_both_models_on_the_shipped_sample(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     cnn = json.loads((tmp_path / "demo" / "cnn" / "final.json").read_text())
     assert json.loads(evaluated.stdout)["test_accuracy"] == cnn["test_accuracy"]
+
+
+def write_tiny_speech_commands(root: pathlib.Path, speakers: int = 5) -> pathlib.Path:
+    """The layout of the v0.02 test set (one clip per class and speaker, each a tone whose pitch
+    tells the class) plus one background-noise file, as the archives extract."""
+    from minifb.data.speech_commands import LABELS_12, NOISE_FOLDER, SILENCE, UNKNOWN
+    from minifb.data.wav import write_wav
+    rng = np.random.default_rng(0)
+    time = np.arange(16000) / 16000
+    for k, label in enumerate(LABELS_12):
+        folder = root / "speech_commands_test_set_v0.02" / label
+        folder.mkdir(parents=True)
+        for s in range(speakers):
+            speaker = f"{1000 + 37 * s:08x}"
+            name = {SILENCE: f"{s}.wav", UNKNOWN: f"bed_{speaker}_nohash_0.wav.wav"}.get(label, f"{speaker}_nohash_0.wav")
+            tone = 8000 * np.sin(2 * np.pi * 200 * (k + 1) * time) + rng.normal(0, 500, 16000)
+            write_wav(folder / name, tone.astype(np.int16))
+    noise = root / "speech_commands_v0.02" / NOISE_FOLDER
+    noise.mkdir(parents=True)
+    write_wav(noise / "white_noise.wav", rng.normal(0, 3000, 40000).astype(np.int16))
+    return root
+
+
+def test_speech_commands_train_and_eval(tmp_path, device):
+    data = write_tiny_speech_commands(tmp_path / "speech")
+    out = tmp_path / "run"
+    result = minifb_cli("train", "speech-commands", "--model", "feedback-audio-cnn", "--data-dir", data,
+                        "--out", out, "--device", device, "--epochs", 1, "--batch-size", 16, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "time shifts only" not in result.stderr  # the noise folder was found and used
+    config = json.loads((out / "config.json").read_text())
+    # The speaker-disjoint split of the test-set layout: every clip lands in exactly one part.
+    assert config["train_examples"] + config["test_examples"] == 60 and config["test_examples"] > 0
+    final = json.loads((out / "final.json").read_text())
+    assert final["clips_per_second"] > 0 and len(final["test_accuracy_per_step"]) == 3
+    evaluated = minifb_cli("eval", out / "checkpoint.npz", "--data-dir", data, "--device", device)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["test_accuracy"] == final["test_accuracy"]
