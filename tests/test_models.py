@@ -1,4 +1,6 @@
 """The model registry: every model builds, counts, validates its input and learns a small batch."""
+import math
+
 import numpy as np
 import pytest
 
@@ -163,3 +165,11 @@ def test_count_flops_leaves_the_model_as_it_was():
     assert models.count_flops(model, (1, 3, 8, 8)) > 0
     assert model.training and "forward" not in model.stages[0].mixer.__dict__
     assert model.stages[0].mixer.forward == before
+
+
+def test_fftnet_macs_count_the_transforms_and_the_modulation():
+    model = models.create("fftnet-vit", depth=1)
+    linear = 65 * (2 * 192 * 576) + 64 * 48 * 192 + 192 * 10      # block MLP, patch embedding, head
+    modulation = 192 * 192 + 192 * 6 * 33                           # context MLP D -> D -> H F
+    transforms = 2 * 192 * 65 * math.log2(65)                       # rFFT and inverse per channel
+    assert models.count_flops(model, (1,) + CIFAR) == linear + modulation + round(transforms)
