@@ -12,6 +12,7 @@
    (DESIGN.md) at batch 512: the high-water mark of the bytes in use in CuPy's memory pool (a
    memory hook follows every allocation and release) against torch.cuda.max_memory_allocated.
    Both count everything alive during the step (weights, Adam state, the batch, activations).
+   The memory each allocator reserved for the step (its cache emptied first) is printed too.
 """
 from __future__ import annotations
 
@@ -116,8 +117,8 @@ def torch_cnn():
         nn.Flatten(), nn.Linear(8192, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 10))
 
 
-def minifb_cnn_peak_bytes(batch: int) -> tuple[int, int]:
-    """(peak bytes in use during one training step, bytes in use before it), on CuPy."""
+def minifb_cnn_peak_bytes(batch: int) -> dict:
+    """Bytes in use at the peak of one training step and before it, and the bytes the pool reserved, on CuPy."""
     import cupy
 
     minifb.seed(0)
@@ -134,13 +135,16 @@ def minifb_cnn_peak_bytes(batch: int) -> tuple[int, int]:
         optimizer.step()
     step()  # the first step creates Adam's state, as in PyTorch's warm-up below
     backend.synchronize()
+    pool = cupy.get_default_memory_pool()
+    pool.free_all_blocks()  # from here the pool grows only as far as the step needs
     with peak_pool_hook() as peak:
         step()
         backend.synchronize()
-    return peak.peak, peak.start
+    return {"peak": peak.peak, "before": peak.start, "reserved": pool.total_bytes()}
 
 
-def torch_cnn_peak_bytes(batch: int) -> tuple[int, int]:
+def torch_cnn_peak_bytes(batch: int) -> dict:
+    """The same numbers from PyTorch's caching allocator."""
     import torch
     torch.manual_seed(0)
     model = torch_cnn().cuda().train()
@@ -155,11 +159,12 @@ def torch_cnn_peak_bytes(batch: int) -> tuple[int, int]:
         optimizer.step()
     step()
     torch.cuda.synchronize()
+    torch.cuda.empty_cache()
     start = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
     step()
     torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated(), start
+    return {"peak": torch.cuda.max_memory_allocated(), "before": start, "reserved": torch.cuda.max_memory_reserved()}
 
 
 def peak_pool_hook():
@@ -184,17 +189,18 @@ def peak_pool_hook():
 
 
 def bench_memory(batch: int, have_torch: bool) -> dict:
-    ours, ours_start = minifb_cnn_peak_bytes(batch)
-    theirs, theirs_start = torch_cnn_peak_bytes(batch) if have_torch else (None, None)
+    ours = minifb_cnn_peak_bytes(batch)
+    theirs = torch_cnn_peak_bytes(batch) if have_torch else None
+    ratio = ours["peak"] / theirs["peak"] if theirs else None
     mib = 2.0**20
-    ratio = ours / theirs if theirs else None
-    print(f"\nCIFAR CNN training step (Adam), batch {batch}, float32: peak GPU memory in use")
-    print(f"  minifb  {ours / mib:9.1f} MiB   (before the step {ours_start / mib:8.1f} MiB)")
-    if theirs:
-        print(f"  torch   {theirs / mib:9.1f} MiB   (before the step {theirs_start / mib:8.1f} MiB)")
-        print(f"  ratio   {ratio:9.2f}   (target <= 2)")
-    return {"batch": batch, "minifb_peak_bytes": ours, "minifb_before_bytes": ours_start,
-            "torch_peak_bytes": theirs, "torch_before_bytes": theirs_start, "ratio": ratio}
+    print(f"\nCIFAR CNN training step (Adam), batch {batch}, float32: GPU memory in MiB")
+    print(f"  {'':8} {'peak in use':>12} {'before step':>12} {'reserved':>10}")
+    for name, row in (("minifb", ours), ("torch", theirs)):
+        if row:
+            print(f"  {name:8} {row['peak'] / mib:12.1f} {row['before'] / mib:12.1f} {row['reserved'] / mib:10.1f}")
+    if ratio:
+        print(f"  ratio of the peaks in use: {ratio:.2f} (target <= 2)")
+    return {"batch": batch, "minifb": ours, "torch": theirs, "ratio": ratio}
 
 
 # ---- environment and main ---------------------------------------------------------------------------
