@@ -271,12 +271,6 @@ def load_task(task: str, data_dir: str, download: bool, device: str, limit_train
 
 # ---- the training loop --------------------------------------------------------------------------
 
-def epoch_seed(seed: int, epoch: int) -> list[int]:
-    """Seed material of one epoch: its randomness depends on (seed, epoch) only, so a resumed
-    run repeats exactly what an uninterrupted one would have drawn."""
-    return [seed, epoch]
-
-
 def train_one_epoch(model, optimizer, data: TaskData, batch_size: int, seed: int, epoch: int,
                     label_smoothing: float = 0.0, progress: bool = True) -> dict:
     """One pass over the shuffled training set; returns loss, accuracy, seconds, throughput.
@@ -286,8 +280,10 @@ def train_one_epoch(model, optimizer, data: TaskData, batch_size: int, seed: int
     """
     from .models import training_loss
     xp = backend.get_array_module(data.train_x)
-    rng = np.random.default_rng(epoch_seed(seed, epoch))
-    backend.seed(int(rng.integers(2**31)))  # dropout and other in-model randomness of this epoch
+    # Everything random in an epoch (order, augmentation, dropout) comes from (seed, epoch) alone,
+    # so a resumed run draws exactly what an uninterrupted one would have drawn.
+    rng = np.random.default_rng([seed, epoch])
+    backend.seed(int(rng.integers(2**31)))  # dropout masks, on the CPU and on the GPU
     n = len(data.train_y)
     order = xp.asarray(rng.permutation(n))
     steps = max(n // batch_size, 1)
@@ -379,7 +375,7 @@ def fit(model, optimizer, data: TaskData, config: dict, out: pathlib.Path, start
         record.update(evaluate(model, data.test_x, data.test_y, data.prepare))
         bar.set_postfix(test_accuracy=f"{record['test_accuracy']:.4f}")
         save_checkpoint(out / "checkpoint.npz", model, optimizer,
-                        extra={"epoch": epoch, "config": config, "rng_state": backend.get_rng_state()})
+                        extra={"epoch": epoch, "config": config})
         append_line(out / "metrics.jsonl", record)
         if epoch == config["epochs"]:
             write_json(out / "final.json", {k: v for k, v in record.items() if k != "lr"})
@@ -476,7 +472,6 @@ def run(args) -> int:
         if changed:
             raise ValueError(f"train: --resume with different settings than the stored run: "
                              + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items()))
-        backend.set_rng_state(extra["rng_state"])
         start_epoch = int(extra["epoch"]) + 1
         keep_epochs_up_to(out / "metrics.jsonl", start_epoch - 1)
         if start_epoch > config["epochs"]:
