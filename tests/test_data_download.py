@@ -99,6 +99,15 @@ def test_interrupted_download_leaves_nothing(server, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_size_other_than_published_is_refused(server, tmp_path):
+    handler, base = server
+    body = b"y" * 1000
+    handler.files["/data.bin"] = body
+    with pytest.raises(DownloadError, match="gave 1000 bytes, expected 1001"):
+        download(base + "/data.bin", tmp_path / "data.bin", checksum=sha256(body), size=1001, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unreachable_server_is_a_clear_error(server, tmp_path):
     _, base = server
     with pytest.raises(DownloadError, match="could not fetch.*missing.bin.*by hand"):

@@ -124,7 +124,8 @@ def log_mel_spectrogram(waveforms, sample_rate: int = 16000, n_fft: int = 512, w
         waveforms = xp.pad(waveforms, ((0, 0), (n_fft // 2, n_fft // 2)))
     power = power_spectrum(frame(waveforms, win_length, hop_length), n_fft)
     filters = mel_filterbank(n_mels, n_fft, sample_rate, f_min, f_max, scale, norm, xp, waveforms.dtype)
-    mel = power @ filters.T  # (B, F, n_mels)
+    batch, frames, bins = power.shape
+    mel = (power.reshape(batch * frames, bins) @ filters.T).reshape(batch, frames, n_mels)  # one 2-D GEMM
     return xp.ascontiguousarray(xp.log(xp.maximum(mel, floor)).transpose(0, 2, 1))
 
 

@@ -40,13 +40,14 @@ def file_digest(path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest, *, checksum: str, algorithm: str = "sha256", timeout: float = 60.0,
-             progress: bool = True) -> Path:
+def download(url: str, dest, *, checksum: str, algorithm: str = "sha256", size: int | None = None,
+             timeout: float = 60.0, progress: bool = True) -> Path:
     """Fetch ``url`` to ``dest`` (a file path) unless a file with the right checksum is there.
 
     The bytes go to a temporary file in dest's folder, with a tqdm progress bar; the file is
-    renamed to ``dest`` only when the whole body arrived and its ``algorithm`` digest equals
-    ``checksum``. Otherwise the temporary file is removed and DownloadError is raised.
+    renamed to ``dest`` only when the whole body arrived (the announced length, and ``size``
+    bytes when given) and its ``algorithm`` digest equals ``checksum``. Otherwise the temporary
+    file is removed and DownloadError is raised.
     """
     dest = Path(dest)
     if dest.is_file() and file_digest(dest, algorithm) == checksum:
@@ -60,8 +61,8 @@ def download(url: str, dest, *, checksum: str, algorithm: str = "sha256", timeou
         received = 0
         try:
             with os.fdopen(fd, "wb") as fh, urllib.request.urlopen(url, timeout=timeout) as response:
-                expected = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=expected, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                announced = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=announced or size, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
                     for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                         fh.write(chunk)
                         digest.update(chunk)
@@ -69,8 +70,9 @@ def download(url: str, dest, *, checksum: str, algorithm: str = "sha256", timeou
                         bar.update(len(chunk))
         except (urllib.error.URLError, HTTPException, OSError) as e:
             raise DownloadError(f"download: could not fetch {url} ({e}); {by_hand}") from e
-        if expected is not None and received != expected:
-            raise DownloadError(f"download: {url} was interrupted after {received} of {expected} bytes; {by_hand}")
+        for expected in (announced, size):
+            if expected is not None and received != expected:
+                raise DownloadError(f"download: {url} gave {received} bytes, expected {expected} (interrupted?); {by_hand}")
         if digest.hexdigest() != checksum:
             raise DownloadError(f"download: {url} has {algorithm} {digest.hexdigest()}, expected {checksum} "
                                 f"(corrupted or changed); {by_hand}")
@@ -127,10 +129,10 @@ def extract_archive(archive, target) -> Path:
 
 
 def download_and_extract(url: str, archive, target, *, checksum: str, algorithm: str = "sha256",
-                         progress: bool = True) -> Path:
+                         size: int | None = None, progress: bool = True) -> Path:
     """``target`` when it exists (a no-op); else download ``url`` to ``archive``, verify, extract."""
     target = Path(target)
     if target.is_dir():
         return target
-    download(url, archive, checksum=checksum, algorithm=algorithm, progress=progress)
+    download(url, archive, checksum=checksum, algorithm=algorithm, size=size, progress=progress)
     return extract_archive(archive, target)

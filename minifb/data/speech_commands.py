@@ -68,7 +68,8 @@ def download_speech_commands(root, version: str = "v0.02") -> Path:
     """Fetch and extract one official archive under ``root`` (sha256-checked); a no-op when present."""
     folder = dataset_folder(root, version)
     archive = ARCHIVES[version]
-    return download_and_extract(archive.url, Path(root) / Path(archive.url).name, folder, checksum=archive.sha256)
+    return download_and_extract(archive.url, Path(root) / Path(archive.url).name, folder,
+                                checksum=archive.sha256, size=archive.size)
 
 
 def _require(folder: Path, version: str, what: str) -> None:
