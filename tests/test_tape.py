@@ -186,3 +186,17 @@ def test_an_array_on_the_left_of_an_operator_gives_a_tensor(device, xp):
     assert isinstance(y, mf.Tensor)
     y.sum().backward()
     np.testing.assert_allclose(mf.asnumpy(x.grad), [3.0, 4.0])
+
+
+def test_ops_inside_a_vjp_record_nothing(device):
+    x, w = leaf(device), leaf(device)
+    recorded_inside = []
+
+    def vjp(g):  # a VJP written with tensor ops: they must not land on the tape being replayed
+        scaled = w * 2
+        recorded_inside.append(scaled.requires_grad)
+        return (g * scaled.data,)
+    y = mf.autograd.function.record("scale_by_2w", x.data * 2 * w.data, (x,), vjp)
+    y.sum().backward()
+    assert recorded_inside == [False]
+    np.testing.assert_allclose(mf.asnumpy(x.grad), 2 * np.array([1.0, 2.0, 3.0]))

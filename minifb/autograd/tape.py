@@ -134,16 +134,17 @@ def backward(root, grad, retain_graph: bool = False) -> None:
     used = []
     try:
         accumulate(root, grad)
-        for ref in reversed(_tape):
-            n = ref()
-            if n is None or n.grad is None:
-                continue  # not on the path to root (or already garbage)
-            grads = n.vjp(n.grad)
-            n.grad = None
-            for x, g in zip(n.inputs, grads):
-                if x.requires_grad:
-                    accumulate(x, g)
-            used.append(n)
+        with no_grad():  # a VJP that calls ops must not grow the tape while we walk it
+            for ref in reversed(_tape):
+                n = ref()
+                if n is None or n.grad is None:
+                    continue  # not on the path to root (or already garbage)
+                grads = n.vjp(n.grad)
+                n.grad = None
+                for x, g in zip(n.inputs, grads):
+                    if x.requires_grad:
+                        accumulate(x, g)
+                used.append(n)
     except BaseException:
         # Drop the half-propagated gradients, or the next backward would pick them up.
         for ref in _tape:
