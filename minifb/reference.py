@@ -143,8 +143,8 @@ def run(args) -> int:
     arrays = export(args.model, args.seed, args.batch, settings, args.dtype, args.device, shape, args.keep_init)
     write(args.out, arrays)
     grads = sum(k.startswith("grad/") for k in arrays)
-    print(f"reference: wrote {args.out}: {args.model}, batch {args.batch}, {args.dtype}, loss {float(arrays['loss']):.6f}, "
-          f"{grads} parameter gradients")
+    print(f"reference: wrote {args.out}: {args.model}, batch {args.batch}, {args.dtype}, "
+          f"loss {float(arrays['loss']):.6f}, {grads} parameter gradients")
     return 0
 
 

@@ -10,10 +10,11 @@ and hand them to :func:`compare`::
 
 An element passes when ``|actual - expected| <= atol + rtol * |expected|`` (the rule of
 ``numpy.isclose``). For each array the report gives the largest absolute error, the largest
-relative error ``|actual - expected| / |expected|`` (over the elements whose expected
-value is not 0) and the index of the worst element (the one
-furthest beyond its tolerance). Names that are expected but missing, or given but not expected,
-are mismatches too: a misspelt key must not pass unnoticed.
+relative error ``|actual - expected| / |expected|`` (over the elements whose expected value is
+not 0) and the index of the worst element (the one furthest beyond its tolerance). Names that
+are expected but missing, or given but not expected, are mismatches too: a misspelt key must
+not pass unnoticed. The module also moves weights between minifb and PyTorch
+(:func:`torch_state_dict`, :func:`cast`) for the cross-checks in tests/torch.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import os
 import numpy as np
 
 from . import backend
+from .autograd.tensor import Tensor
 
 
 class MismatchError(AssertionError):
@@ -31,7 +33,8 @@ class MismatchError(AssertionError):
 
 @dataclasses.dataclass
 class Row:
-    """The outcome for one name: ``status`` is 'ok', 'mismatch', 'shape', 'missing' or 'extra'."""
+    """The outcome for one name: ``status`` is 'ok', 'mismatch', 'shape' (a different shape, or real
+    values where complex ones were expected), 'missing' or 'extra'."""
 
     key: str
     status: str
@@ -76,6 +79,8 @@ class Report:
 
 def to_numpy(value) -> np.ndarray:
     """A numpy array of a numpy/cupy array, a minifb Tensor, a PyTorch tensor or a Python number."""
+    if isinstance(value, Tensor):
+        return backend.asnumpy(value.data)
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a PyTorch tensor, without importing torch
         value = value.detach().cpu()
         if getattr(value, "is_conj", lambda: False)():

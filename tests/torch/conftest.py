@@ -144,7 +144,8 @@ class TorchCheck:
                 self.close(f"{name} grad of input {k}", m.grad, t.grad, rtol, atol)
         torch_params = dict(torch_module.named_parameters())
         mf_names = torch_state_dict({n: p.data for n, p in mf_module.named_parameters()}, renames)
-        assert sorted(mf_names) == sorted(torch_params), f"{name}: parameters {sorted(mf_names)} vs {sorted(torch_params)}"
+        assert sorted(mf_names) == sorted(torch_params), \
+            f"{name}: parameters {sorted(mf_names)} vs {sorted(torch_params)}"
         for (mf_name, p), torch_name in zip(mf_module.named_parameters(), mf_names):
             expected = torch_params[torch_name].grad
             self.close(f"{name} grad of {mf_name}", p.grad, expected if expected is not None else

@@ -3,8 +3,9 @@
 The minifb model is built with its own initialisation, parameters that start constant (alpha
 logits, norm weights) are moved off their initial values (a mix-up of two of them would otherwise
 go unnoticed), the state dict is copied into the twin, and both run the same batch in evaluation
-mode (dropout off; feedback models take steps_eval steps). Compared: the logits of every refinement step, the training loss
-(minifb.models.training_loss against cross-entropy in PyTorch) and every parameter's gradient.
+mode (dropout off; feedback models take steps_eval steps). Compared: the logits of every
+refinement step, the training loss (minifb.models.training_loss against cross-entropy in
+PyTorch) and every parameter's gradient.
 
 Name mapping: the twins use minifb's attribute names, so state dict keys are identical (see
 minifb.testing.torch_state_dict); models whose PyTorch twin names a part differently list
@@ -71,10 +72,14 @@ def compare_model(check, name, settings, shape, dtype, seed=0):
     loss.backward()
     torch_logits = twin(check.torch(x, requires_grad=False))
     torch_labels = torch.tensor(labels, device=check.torch_device)
-    torch_loss = twin.loss(torch_labels) if hasattr(twin, "loss") else torch.nn.functional.cross_entropy(torch_logits, torch_labels)
+    if hasattr(twin, "loss"):  # feedback twins: the final logits, or the mean over steps with step_loss
+        torch_loss = twin.loss(torch_labels)
+    else:
+        torch_loss = torch.nn.functional.cross_entropy(torch_logits, torch_labels)
     torch_loss.backward()
 
-    assert len(model.step_logits) == len(twin.step_logits), f"{name}: {len(model.step_logits)} steps vs {len(twin.step_logits)}"
+    steps = len(model.step_logits)
+    assert steps == len(twin.step_logits), f"{name}: {steps} steps in minifb, {len(twin.step_logits)} in PyTorch"
     for t, (a, e) in enumerate(zip(model.step_logits, twin.step_logits)):
         check.close(f"{name} logits of step {t}", a, e)
     check.close(f"{name} loss", loss, torch_loss)

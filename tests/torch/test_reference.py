@@ -66,7 +66,8 @@ def load_into_twin(path):
     return model, renames, ref, config
 
 
-EXPORTS = [("feedback-vit", ["--config", SMALL_VIT[:-1] + ', "mixer": "hybrid", "mode": "all-stages", "alpha": "gated"}']),
+EXPORTS = [("feedback-vit",
+            ["--config", SMALL_VIT[:-1] + ', "mixer": "hybrid", "mode": "all-stages", "alpha": "gated"}']),
            ("fftnet-vit-windowed", ["--config", SMALL_VIT[:-1] + ', "patch": 2, "window": 4}', "--dtype", "float32"]),
            ("feedback-audio-cnn", ["--config", '{"widths": [4, 8, 8], "hidden": 16, "step_loss": true}',
                                    "--input-shape", "1,12,20"])]
@@ -77,7 +78,8 @@ def test_reference_file_matches_the_torch_twin(name, options, tmp_path, device, 
     """Everything the file promises, checked through compare() against an independent PyTorch twin
     (the file made on the test's device, the twin run on the CPU)."""
     path = tmp_path / "ref.npz"
-    assert main(["reference", name, "--seed", "3", "--batch", "3", "--out", str(path), "--device", device] + options) == 0
+    args = ["reference", name, "--seed", "3", "--batch", "3", "--out", str(path), "--device", device]
+    assert main(args + options) == 0
     model, renames, ref, config = load_into_twin(path)
     assert config["model"] == name and config["batch"] == 3 and config["seed"] == 3 and not config["training"]
     assert ref["input"].shape == (3, *config["input_shape"]) and ref["labels"].dtype == np.int64

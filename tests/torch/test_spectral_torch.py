@@ -81,8 +81,8 @@ def test_fft2_ifft2(pair, s, norm, check):
 @pytest.mark.parametrize("s", TWO_AXES)
 def test_rfft2(s, norm, check):
     x = draw((5, 2, 7), "float64")
-    check.op(lambda t: mf.rfft2(t, s=s, axes=(0, 2), norm=norm), lambda t: torch.fft.rfft2(t, s=s, dim=(0, 2), norm=norm),
-             x, name=f"rfft2(s={s}, {norm})")
+    check.op(lambda t: mf.rfft2(t, s=s, axes=(0, 2), norm=norm),
+             lambda t: torch.fft.rfft2(t, s=s, dim=(0, 2), norm=norm), x, name=f"rfft2(s={s}, {norm})")
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -117,7 +117,8 @@ def test_haar_dwt_and_inverse(length, dtype, check):
 @pytest.mark.parametrize("length,levels", [(16, 3), (13, 2)])
 def test_haar_multilevel(length, levels, check):
     x = draw((3, length), "float64")
-    check.op(lambda t: mf.haar_wavedec(t, levels, axis=-1), lambda t: T.haar_wavedec(t, levels, -1), x, name="haar_wavedec")
+    check.op(lambda t: mf.haar_wavedec(t, levels, axis=-1), lambda t: T.haar_wavedec(t, levels, -1), x,
+             name="haar_wavedec")
     coeffs = [c.numpy(force=True) for c in T.haar_wavedec(torch.tensor(x), levels, -1)]
     check.op(lambda *c: mf.haar_waverec(c, axis=-1, length=length), lambda *c: T.haar_waverec(c, -1, length), *coeffs,
              name="haar_waverec")

@@ -397,8 +397,9 @@ class TorchViT(nn.Module):
         super().__init__()
         tokens = (image_size // patch) ** 2 + 1
         self.stem = TorchPatchEmbedding(image_size, patch, in_channels, dim, dropout)
-        self.stages = nn.ModuleList([TorchEncoderBlock(dim, torch_mixer(mixer, dim, tokens, heads, dropout, window, levels),
-                                                       mlp_ratio, dropout) for _ in range(depth)])
+        self.stages = nn.ModuleList([
+            TorchEncoderBlock(dim, torch_mixer(mixer, dim, tokens, heads, dropout, window, levels), mlp_ratio, dropout)
+            for _ in range(depth)])
         self.head = TorchClassifierHead(dim, num_classes)
         self.stage_channels = [dim] * depth
 
