@@ -98,3 +98,31 @@ def test_noise_shorter_than_clips_is_refused():
     bank, lengths = augment.stack_noise([np.zeros(50, np.int16)])
     with pytest.raises(ValueError, match="noise recordings of 50 samples are shorter than the clips \\(100\\)"):
         augment.mix_background_noise(np.zeros((2, 100), np.float32), bank, lengths)
+
+
+def test_cifar10_transforms_in_a_loader(device, xp):
+    from minifb.data import DataLoader
+    x = images(10, 32)
+    labels = np.arange(10)
+    train = DataLoader(x, labels, batch_size=4, shuffle=True, seed=0, device=device,
+                       transform=augment.cifar10_train_transform)
+    batches = list(train)
+    assert [b[0].shape for b in batches] == [(4, 3, 32, 32), (4, 3, 32, 32), (2, 3, 32, 32)]
+    assert all(b[0].dtype == np.float32 for b in batches)
+    evaluation = next(iter(DataLoader(x, labels, batch_size=10, device=device, transform=augment.cifar10_eval_transform)))
+    np.testing.assert_allclose(asnumpy(evaluation[0]), asnumpy(augment.normalize(xp.asarray(x))))
+    crops = asnumpy(batches[0][0])
+    assert not np.allclose(crops, asnumpy(augment.normalize(xp.asarray(x[asnumpy(batches[0][1])]))))
+
+
+def test_speech_commands_transform(device, xp):
+    clips = xp.asarray(np.random.default_rng(0).integers(-2000, 2000, size=(3, 16000)).astype(np.int16))
+    noise, lengths = augment.stack_noise([np.random.default_rng(1).integers(-900, 900, 20000).astype(np.int16)])
+    labels = xp.arange(3)
+    train = augment.speech_commands_transform(xp.asarray(noise), lengths)
+    features, same_labels = train((clips, labels), np.random.default_rng(2))
+    assert features.shape == (3, 1, 40, 98) and features.dtype == np.float32 and same_labels is labels
+    evaluation = augment.speech_commands_transform(train=False)
+    expected = asnumpy(augment.log_mel_spectrogram(augment.pcm16_to_float(clips)))
+    np.testing.assert_array_equal(asnumpy(evaluation((clips, labels))[0])[:, 0], expected)
+    assert not np.allclose(asnumpy(features)[:, 0], expected)

@@ -1,6 +1,5 @@
 """Speech Commands: a tiny tree in the official layouts written here, WAV checks, and the real clips."""
 import collections
-import io
 import tarfile
 import wave
 
@@ -67,7 +66,8 @@ def test_twelve_class_task_adds_silence_and_unknown(tree):
         expected = noise[int(start):int(start) + 16000] * float(volume)
         np.testing.assert_allclose(waveforms[row], expected, atol=0.5 + 0.001 * np.abs(noise).max())
     again = sc.load_speech_commands(tree, split="train", task="12", seed=3, silence_fraction=0.5, unknown_fraction=0.5)
-    np.testing.assert_array_equal(again[0], waveforms) and again[2] == names
+    np.testing.assert_array_equal(again[0], waveforms)
+    assert again[2] == names
 
 
 def test_bad_arguments_are_named(tree):

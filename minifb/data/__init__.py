@@ -1,7 +1,8 @@
 """Data: CIFAR-10 and Speech Commands from their official formats, the audio frontend,
 augmentation on the device, the batch loader, and small shipped samples."""
 from .audio import dct_matrix, log_mel_spectrogram, mel_filterbank, mfcc, pcm16_to_float
-from .augment import mix_background_noise, normalize, random_crop_flip, random_time_shift, stack_noise
+from .augment import (cifar10_eval_transform, cifar10_train_transform, mix_background_noise, normalize,
+                      random_crop_flip, random_time_shift, speech_commands_transform, stack_noise)
 from .cifar10 import load_cifar10
 from .download import DownloadError
 from .loader import DataLoader

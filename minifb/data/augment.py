@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import generator, get_array_module
+from .audio import log_mel_spectrogram, pcm16_to_float
 from .cifar10 import MEAN, STD
 
 
@@ -89,3 +90,33 @@ def mix_background_noise(waveforms, noise, lengths, probability: float = 0.8, ma
     crops = noise[xp.asarray(which)[:, None], xp.asarray(starts)[:, None] + xp.arange(length)[None, :]]
     mixed = waveforms + xp.asarray(volume, dtype=waveforms.dtype)[:, None] * crops
     return xp.clip(mixed, -1, 1)
+
+
+def cifar10_train_transform(batch, rng: np.random.Generator):
+    """DataLoader transform of the CIFAR recipe: (uint8 NHWC images, labels) -> (float32 NCHW
+    normalised random crops (padding 4) with random flips, labels)."""
+    images, labels = batch
+    return normalize(random_crop_flip(images, padding=4, rng=rng)), labels
+
+
+def cifar10_eval_transform(batch, rng: np.random.Generator | None = None):
+    """DataLoader transform for evaluation: normalisation only."""
+    images, labels = batch
+    return normalize(images), labels
+
+
+def speech_commands_transform(noise=None, lengths=None, train: bool = True, **log_mel_options):
+    """A DataLoader transform (int16 clips (B, T), labels) -> (float32 log-mel (B, 1, n_mels,
+    frames), labels): one input channel for the convolutional trunks. With ``train``, each clip
+    is first shifted by up to 100 ms and mixed with background noise when ``noise`` (from
+    stack_noise, on the device of the batches) is given."""
+    def transform(batch, rng: np.random.Generator | None = None):
+        clips, labels = batch
+        waveforms = pcm16_to_float(clips)
+        if train:
+            waveforms = random_time_shift(waveforms, rng=rng)
+            if noise is not None:
+                waveforms = mix_background_noise(waveforms, noise, lengths, rng=rng)
+        return log_mel_spectrogram(waveforms, **log_mel_options)[:, None], labels
+
+    return transform
