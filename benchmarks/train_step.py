@@ -228,6 +228,11 @@ def main(argv=None) -> int:
     print(f"{'model':14} {'batch':>5} {'tf32':>5} {'minifb ms':>10} {'torch ms':>10} {'ratio':>7}")
     rows = []
     for name in args.models:
+        if have_torch:  # the same architecture on both sides: the parameter counts must agree
+            ours = models.count_parameters(models.create(name))
+            theirs = sum(p.numel() for p in torch_model(name).parameters())
+            if ours != theirs:
+                raise SystemExit(f"{name}: minifb has {ours:,} parameters, the PyTorch version {theirs:,}")
         for batch in batches:
             for tf32 in tf32_modes:
                 ours = time_minifb(name, batch, device, tf32, warmup, steps)
