@@ -390,3 +390,34 @@ def test_float32_backward_stays_float32(name, device, data, monkeypatch):
     out.backward(np.ones(out.shape, np.float32))
     assert not promoted
     assert all(t.grad.dtype == np.float32 for t in inputs)
+
+
+def test_tensor_methods_and_operators_are_the_ops(device):
+    """The Tensor front end (operators, methods, reflected operators) gives what the functions give."""
+    a = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]])
+    x = mf.tensor(a, device=device)
+    pairs = [
+        (2 - x, 2 - a), (2 / x, 2 / a), (2 ** x, 2 ** a), (x ** 2, a ** 2), (-x, -a), (abs(x), np.abs(a)),
+        (a + x, a + a), (x @ x.T, a @ a.T), (x.T, a.T), (x.transpose(1, 0), a.T), (x.permute((1, 0)), a.T),
+        (x.reshape(3, 2), a.reshape(3, 2)), (x.reshape((-1,)), a.ravel()), (x.flatten(), a.ravel()),
+        (x.unsqueeze(0).squeeze(np.int64(0)), a), (x[:1].expand(4, 3), np.broadcast_to(a[:1], (4, 3))),
+        (x.sum(axis=1), a.sum(axis=1)), (x.mean(), a.mean()), (x.var(axis=0, ddof=1), a.var(axis=0, ddof=1)),
+        (x.max(axis=0, keepdims=True), a.max(axis=0, keepdims=True)), (x.min(), a.min()),
+        (x.exp(), np.exp(a)), (x.tanh(), np.tanh(a)), (x.relu(), np.maximum(a, 0)), (x.abs(), np.abs(a)),
+        (x.sigmoid(), 1 / (1 + np.exp(-a))), (abs(x).log(), np.log(np.abs(a))), (abs(x).sqrt(), np.sqrt(np.abs(a))),
+        (x.float(), a.astype(np.float32)), (x.float().double(), a.astype(np.float32).astype(np.float64)),
+    ]
+    for out, expected in pairs:
+        assert isinstance(out, mf.Tensor) and out.dtype == expected.dtype
+        np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
+    assert (x > 0).tolist() == (a > 0).tolist() and (x <= 0.5).tolist() == (a <= 0.5).tolist()
+    assert x.astype(np.int64).dtype == np.int64 and not x.astype(np.int64).requires_grad
+
+
+def test_casts_pass_gradients_back(device):
+    x = mf.tensor(np.array([1.0, -2.0]), requires_grad=True, device=device)
+    assert gradcheck(lambda t: mf.imag(t.astype(np.complex128) * (1 + 2j)) * t, x)
+    z = mf.tensor(np.array([1.0 + 1.0j]), requires_grad=True, device=device)
+    mf.real(z.astype(np.complex64) * 2).sum().backward()
+    assert z.grad.dtype == np.complex128  # cast back to the input's dtype
+    np.testing.assert_allclose(mf.asnumpy(z.grad), [2.0 + 0j])

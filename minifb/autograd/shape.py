@@ -65,7 +65,7 @@ def squeeze(x, axis=None):
     if axis is None:
         shape = tuple(s for s in x.shape if s != 1)
     else:
-        axes = {normalize_axis("squeeze", a, x.ndim) for a in ((axis,) if isinstance(axis, int) else axis)}
+        axes = {normalize_axis("squeeze", a, x.ndim) for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)}
         for a in axes:
             if x.shape[a] != 1:
                 raise ValueError(f"squeeze: axis {a} of shape {x.shape} has length {x.shape[a]}, not 1")
