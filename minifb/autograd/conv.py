@@ -185,7 +185,7 @@ def _to_nchw(y, bias, geometry: _Geometry, out):
     xp = get_array_module(y)
     n = out.shape[0]
     if xp is not np:
-        bias = xp.zeros(geometry.out_channels, dtype=y.dtype) if bias is None else bias
+        bias = xp.zeros(geometry.out_channels, dtype=y.dtype) if bias is None else xp.ascontiguousarray(bias)
         _to_nchw_kernel(geometry.cuda_constants())(y, bias, n, out)
         return out
     y = y.reshape(geometry.out_channels, n, -1).transpose(1, 0, 2)
