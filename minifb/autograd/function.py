@@ -62,8 +62,7 @@ def tensors(name: str, *args) -> tuple:
             out.append(Tensor._wrap(_scalar_array(a, like), False))
         else:
             out.append(Tensor(a, device=like.device if like is not None and not _is_array(a) else None))
-    devices = {t.device for t in out}
-    if len(devices) > 1:
+    if len({type(t.data) for t in out}) > 1 and len({t.device for t in out}) > 1:  # cheap test first
         shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in out)
         raise ValueError(f"{name}: inputs are on different devices ({shapes}); move them with .to(device)")
     return tuple(out)
@@ -75,6 +74,9 @@ def _is_array(a) -> bool:
 
 def broadcast_shape(name: str, *shapes) -> tuple:
     """The broadcast shape, or an error naming the op and the shapes."""
+    distinct = {tuple(s) for s in shapes if len(s)}  # the common cases first: equal shapes, scalars
+    if len(distinct) <= 1:
+        return distinct.pop() if distinct else ()
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
