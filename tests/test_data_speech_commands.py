@@ -124,7 +124,7 @@ def real_speech_commands(tmp_path_factory):
         pytest.skip(f"real Speech Commands archives not found in {SHARED_DATA / 'speech_commands'}")
     root = tmp_path_factory.mktemp("speech_commands")
     for archive in archives:
-        with tarfile.open(archive) as tar:
+        with tarfile.open(archive, "r|xz") as tar:  # streaming: one pass of decompression
             tar.extractall(root, filter="data")
     return root
 
@@ -160,3 +160,26 @@ def test_shipped_sample_holds_real_test_set_clips(real_speech_commands):
     waveforms, labels, names = load_speech_commands_sample()
     folder = sc.dataset_folder(real_speech_commands, sc.TEST_SET)
     np.testing.assert_array_equal(sc.read_clips([folder / n for n in names]), waveforms)
+
+
+def test_test_set_split_is_speaker_disjoint_by_the_sha1_rule(tmp_path):
+    import hashlib
+    folder = tmp_path / "speech_commands_test_set_v0.02"
+    speakers = [f"{i:08x}" for i in range(0, 40 * 7919, 7919)]
+    files = {"yes": [f"{s}_nohash_0.wav" for s in speakers[:20]],
+             "_unknown_": [f"cat_{s}_nohash_1.wav.wav" for s in speakers[10:40]],
+             "_silence_": [f"{n}.wav" for n in range(15)]}
+    for label, names in files.items():
+        (folder / label).mkdir(parents=True)
+        for name in names:
+            write_wav(folder / label / name, clip(len(name), 100))
+    train = sc.load_speech_commands_test_set_split(tmp_path, "train")
+    test = sc.load_speech_commands_test_set_split(tmp_path, "test")
+    assert sorted(train[2] + test[2]) == sc.load_speech_commands_test_set(tmp_path)[2]
+    for names, held_out in ((train[2], False), (test[2], True)):
+        for name in names:
+            key = name.split("/")[1].split(".")[0].split("_nohash_")[0].removeprefix("cat_")
+            assert (int(hashlib.sha1(key.encode()).hexdigest(), 16) % 100 < 20) == held_out
+    assert len(test[2]) > 0 and test[0].shape == (len(test[2]), 16000)
+    with pytest.raises(ValueError, match="part must be 'train' or 'test', got 'validation'"):
+        sc.load_speech_commands_test_set_split(tmp_path, "validation")
