@@ -151,7 +151,8 @@ def _im2col(x, geometry: _Geometry):
     n = x.shape[0]
     if xp is not np:
         col = xp.empty((g.channels * g.kh * g.kw, n * g.out_h * g.out_w), dtype=x.dtype)
-        return _im2col_kernel(g.cuda_constants())(x, n, col)
+        _im2col_kernel(g.cuda_constants())(x, n, col, size=col.size)
+        return col
     (sh, sw), (ph, pw) = g.stride, g.padding
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     col = np.empty((g.channels, g.kh, g.kw, n, g.out_h, g.out_w), dtype=x.dtype)
@@ -210,16 +211,16 @@ def _to_cnhw(g, geometry: _Geometry):
 
 
 # ---- CUDA kernels (CuPy only) -----------------------------------------------------------------
-# One thread per output element. Index arithmetic dominates these kernels, so it is 32-bit (`i`,
-# CuPy's 64-bit element index, is cast to int once; sizes are checked by _chunks) and divides by
-# the geometry's compile-time constants (Geometry.cuda_constants); only the batch is a runtime value.
+# One thread per element. Index arithmetic dominates these kernels, so it is 32-bit (`i`, CuPy's
+# 64-bit element index, is cast to int once; sizes are checked by _chunks) and divides only by the
+# geometry's compile-time constants (Geometry.cuda_constants); the batch is a runtime factor.
 IM2COL_SOURCE = """
     const int pixels = OUT_H * OUT_W;
-    const int k = (int)i;                  // col index, layout (C, kh, kw, N, Ho, Wo)
-    const int row = k / (batch * pixels);  // (c, di, dj)
-    const int column = k - row * (batch * pixels);
-    const int n = column / pixels;
-    const int pixel = column - n * pixels;
+    const int rows = CHANNELS * K_H * K_W;
+    const int k = (int)i;                  // enumerates (n, row, pixel): every divisor is a constant
+    const int pixel = k % pixels;
+    const int row = (k / pixels) % rows;   // (c, di, dj)
+    const int n = k / (pixels * rows);
     const int p = pixel / OUT_W;
     const int q = pixel - p * OUT_W;
     const int c = row / (K_H * K_W);
@@ -227,8 +228,8 @@ IM2COL_SOURCE = """
     const int dj = row % K_W;
     const int y = p * STRIDE_H - PAD_H + di;
     const int x_ = q * STRIDE_W - PAD_W + dj;
-    col = (y >= 0 && y < HEIGHT && x_ >= 0 && x_ < WIDTH)
-        ? x[((n * CHANNELS + c) * HEIGHT + y) * WIDTH + x_] : (T)0;
+    col[(row * batch + n) * pixels + pixel] =  // col layout (C, kh, kw, N, Ho, Wo)
+        (y >= 0 && y < HEIGHT && x_ >= 0 && x_ < WIDTH) ? x[((n * CHANNELS + c) * HEIGHT + y) * WIDTH + x_] : (T)0;
 """
 
 COL2IM_SOURCE = """
@@ -277,7 +278,7 @@ TO_CNHW_SOURCE = """
 @functools.cache
 def _im2col_kernel(constants: str):
     import cupy
-    return cupy.ElementwiseKernel("raw T x, int32 batch", "T col", IM2COL_SOURCE, "minifb_im2col",
+    return cupy.ElementwiseKernel("raw T x, int32 batch", "raw T col", IM2COL_SOURCE, "minifb_im2col",
                                   preamble=constants)
 
 
