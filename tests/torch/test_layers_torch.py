@@ -6,7 +6,6 @@ same input, in float64 (~1e-8 relative) and float32 (~1e-4).
 """
 import numpy as np
 import pytest
-import torch
 from torch import nn
 
 import minifb.layers as L
