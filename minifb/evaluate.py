@@ -48,8 +48,9 @@ def run(args) -> int:
     backend.check_device(args.device)
     extra = stored_run(args.checkpoint)
     config = extra["config"]
+    # The same subsets as in training (Speech Commands' feature statistics come from the training clips).
     data = load_task(config["task"], args.data_dir, args.download, args.device,
-                     limit_test=config["limit_test"], with_train=False)
+                     config["limit_train"], config["limit_test"], with_train=False)
     model = models.create(config["model"], num_classes=data.num_classes, **config["model_config"]).to(args.device)
     load_checkpoint(args.checkpoint, model)
     if args.steps_eval is not None:

@@ -199,14 +199,18 @@ def test_speech_commands_train_and_eval(tmp_path, device):
     data = write_tiny_speech_commands(tmp_path / "speech")
     out = tmp_path / "run"
     result = minifb_cli("train", "speech-commands", "--model", "feedback-audio-cnn", "--data-dir", data,
-                        "--out", out, "--device", device, "--epochs", 1, "--batch-size", 16, "--no-progress")
+                        "--out", out, "--device", device, "--epochs", 1, "--batch-size", 16, "--limit-train", 40,
+                        "--no-progress")
     assert result.returncode == 0, result.stderr
     assert "time shifts only" not in result.stderr  # the noise folder was found and used
     config = json.loads((out / "config.json").read_text())
     # The speaker-disjoint split of the test-set layout: every clip lands in exactly one part.
-    assert config["train_examples"] + config["test_examples"] == 60 and config["test_examples"] > 0
+    assert config["train_examples"] == 40 and 0 < config["test_examples"] <= 20
     final = json.loads((out / "final.json").read_text())
     assert final["clips_per_second"] > 0 and len(final["test_accuracy_per_step"]) == 3
+    # eval standardises the features with the same training clips' statistics: the same loss.
     evaluated = minifb_cli("eval", out / "checkpoint.npz", "--data-dir", data, "--device", device)
     assert evaluated.returncode == 0, evaluated.stderr
-    assert json.loads(evaluated.stdout)["test_accuracy"] == final["test_accuracy"]
+    result = json.loads(evaluated.stdout)
+    assert result["test_accuracy"] == final["test_accuracy"]
+    assert result["test_loss"] == pytest.approx(final["test_loss"], rel=1e-6)
