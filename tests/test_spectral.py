@@ -100,8 +100,8 @@ def dense_gradient(f, x, w):
 def minifb_gradient(f, x, w, device):
     t = mf.tensor(x, requires_grad=True, device=device)
     y = f(t)
-    wt = mf.tensor(np.conj(w), device=device)
-    (y * wt).real.sum().backward() if y.is_complex else (y * wt).sum().backward()
+    weighted = y * mf.tensor(np.conj(w), device=device)
+    (weighted.real if y.is_complex else weighted).sum().backward()
     return y.numpy(), mf.asnumpy(t.grad)
 
 
