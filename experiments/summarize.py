@@ -38,8 +38,9 @@ def mean_std(values: list[float]) -> str:
 
 
 def table(groups: dict) -> str:
-    rows = ["| run | model | settings | epochs | seeds | parameters | test accuracy (%) | images or clips / s | device |",
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    rows = ["| run | model | settings | epochs | seeds | parameters | test accuracy (%) | feedback models: at t=0 (%) "
+            "| images or clips / s | device |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name, runs in sorted(groups.items()):
         config = runs[0]["config"]
         settings = ", ".join(f"{k}={v}" for k, v in sorted(config["model_config"].items())) or "defaults"
@@ -47,8 +48,11 @@ def table(groups: dict) -> str:
         speed_key = next(k for k in runs[0]["final"] if k.endswith("_per_second"))
         speed = statistics.mean(r["final"][speed_key] for r in runs)
         seeds = ",".join(str(r["config"]["seed"]) for r in runs)
+        # Accuracy of the plain forward pass y_0 of a feedback model, before any refinement step.
+        steps = [r["final"].get("test_accuracy_per_step", []) for r in runs]
+        before = mean_std([s[0] for s in steps]) if all(len(s) > 1 for s in steps) else ""
         rows.append(f"| {name} | {config['model']} | {settings} | {config['epochs']} | {seeds} | "
-                    f"{config['num_parameters']:,} | {mean_std(accuracies)} | {speed:,.0f} | "
+                    f"{config['num_parameters']:,} | {mean_std(accuracies)} | {before} | {speed:,.0f} | "
                     f"{config['environment']['device_name']} |")
     return "\n".join(rows) + "\n"
 
