@@ -56,13 +56,13 @@ def test_every_registered_model_has_a_twin_and_a_case():
     assert not missing and not untested, f"models without a PyTorch twin: {missing}; without a case: {untested}"
 
 
-def compare_model(check, name, settings, shape, dtype, seed=0):
+def compare_model(check, name, settings, shape, dtype, training=False, seed=0):
     rng = np.random.default_rng(seed)
     model = mf.models.create(name, **settings)
     move_constant_parameters(model, rng)
-    cast(model, dtype).to(check.device).eval()
+    cast(model, dtype).to(check.device).train(training)
     twin, renames = T.twin(name, **settings)
-    twin.to(device=check.torch_device, dtype=getattr(torch, dtype)).eval()
+    twin.to(device=check.torch_device, dtype=getattr(torch, dtype)).train(training)
     twin.load_state_dict({k: torch.from_numpy(v) for k, v in torch_state_dict(model, renames).items()})
 
     x = rng.standard_normal(shape).astype(dtype)
@@ -99,3 +99,14 @@ def test_model_matches_torch_twin_float64(case, check):
 def test_full_size_model_matches_torch_twin_float32(name, check):
     compare_model(check, name, {"mode": "all-stages", "alpha": "gated"} if name.startswith("feedback") else {}, CIFAR,
                   "float32")
+
+
+TRAINING_CASES = [("feedback-cnn", {**SMALL_CNN, "steps_train": 3, "steps_eval": 1, "step_loss": True}, CIFAR),
+                  ("feedback-vit", {**SMALL_VIT, "dropout": 0.0, "mixer": "fft-windowed", "window": 4,
+                                    "steps_train": 1}, SMALL_IMAGES)]
+
+
+@pytest.mark.parametrize("case", TRAINING_CASES, ids=[c[0] for c in TRAINING_CASES])
+def test_training_mode_takes_steps_train(case, check):
+    """In training mode (dropout 0 so that no random mask enters) a feedback model takes steps_train steps."""
+    compare_model(check, *case, dtype="float64", training=True)

@@ -167,13 +167,15 @@ class TorchContextAdapter(nn.Module):
 class TorchFeedback(nn.Module):
     """Contextual feedback loops (DESIGN.md) around a network with ``stem``, ``stages``, ``head``:
     after the plain pass, T times: z = g(y); refine the chosen stages h_l <- a h_l + (1 - a) psi(h_l, z)
-    (all-stages: each later stage recomputed from the refined one before its own refinement); y = head(h_L).
+    (all-stages: each later stage recomputed from the refined one before its own refinement); y = head(h_L);
+    T = steps_train in training mode, steps_eval in evaluation mode.
     alpha: a float, 'learnable' (a = sigmoid(a_l), a_l trained) or 'gated' (a = sigmoid(V [h; z] + c))."""
 
     def __init__(self, network, stage_axes, num_classes, context_dim=64, mode="head-only", alpha="learnable",
-                 steps=2, step_loss=False):
+                 steps_train=2, steps_eval=2, step_loss=False):
         super().__init__()
-        self.network, self.mode, self.alpha, self.steps, self.step_loss = network, mode, alpha, steps, step_loss
+        self.network, self.mode, self.alpha, self.step_loss = network, mode, alpha, step_loss
+        self.steps_train, self.steps_eval = steps_train, steps_eval
         stages = len(network.stages)
         self.refined = list(range(stages)) if mode == "all-stages" else [stages - 1]
         features = [(network.stage_channels[l], stage_axes[l]) for l in self.refined]
@@ -202,7 +204,7 @@ class TorchFeedback(nn.Module):
             states.append(h)
         logits = net.head(h)
         self.step_logits = [logits]
-        for _ in range(self.steps):
+        for _ in range(self.steps_train if self.training else self.steps_eval):
             z = self.context(logits)
             if self.mode == "head-only":
                 states[-1] = self.blend(0, states[-1], z)
@@ -419,8 +421,8 @@ def feedback_cnn_twin(**defaults):
     def build(context_dim=64, mode="head-only", alpha="learnable", steps_train=2, steps_eval=2, step_loss=False,
               **network):
         cnn = TorchCNN(**{**defaults, **network}, dropout=0.0)
-        return TorchFeedback(cnn, [1, 1, 1, -1], cnn.head[1].out_features, context_dim, mode, alpha, steps_eval,
-                             step_loss)
+        return TorchFeedback(cnn, [1, 1, 1, -1], cnn.head[1].out_features, context_dim, mode, alpha, steps_train,
+                             steps_eval, step_loss)
     return build
 
 
@@ -437,7 +439,7 @@ def feedback_vit_twin(context_dim=64, mode="head-only", alpha="learnable", steps
                       step_loss=False, **network):
     vit = TorchViT(**network)
     return TorchFeedback(vit, [-1] * len(vit.stages), network.get("num_classes", 10), context_dim, mode, alpha,
-                         steps_eval, step_loss)
+                         steps_train, steps_eval, step_loss)
 
 
 # model name -> (builder of the PyTorch twin from create()'s settings, renames minifb -> PyTorch)
