@@ -1,4 +1,4 @@
-"""Small real samples shipped with minifb for offline demos (see samples/ATTRIBUTION.md).
+"""Small real samples shipped with minifb for offline demos (sources and licences in ATTRIBUTION.md beside it).
 
 - cifar10_sample.npz: 2,000 training and 1,000 test CIFAR-10 images, 200 and 100 per class.
   Images are stored as differences of horizontally neighbouring pixels modulo 256 (a lossless
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLES = Path(__file__).resolve().parent / "samples"
+SAMPLES = Path(__file__).resolve().parent  # the data files sit beside this module
 CIFAR10_SAMPLE = SAMPLES / "cifar10_sample.npz"
 SPEECH_COMMANDS_SAMPLE = SAMPLES / "speech_commands_sample.npz"
 
