@@ -6,10 +6,13 @@ same input, in float64 (~1e-8 relative) and float32 (~1e-4).
 """
 import numpy as np
 import pytest
+import torch
 from torch import nn
 
 import minifb.layers as L
+from minifb.reference import move_constant_parameters
 from minifb.testing import ATTENTION_TO_TORCH
+import torch_models as T
 from torch_models import TorchMLP, TorchSelfAttention
 
 DTYPES = ["float64", "float32"]
@@ -118,3 +121,36 @@ POOLS = [("MaxPool2d", L.MaxPool2d(2), nn.MaxPool2d(2)), ("MaxPool2d-3-2", L.Max
 def test_pools(case, check):
     name, mf_layer, torch_layer = case
     check.module(mf_layer, torch_layer, normal(2, 3, 8, 7), name=name)
+
+
+# ---- the token mixers and the feedback adapter, one at a time (the models test them together) -----
+
+MIXERS = [("FFTMixer", lambda d, n, h: L.FFTMixer(d, n, h), lambda d, n, h: T.TorchFFTMixer(d, n, h)),
+          ("WindowedFFTMixer", lambda d, n, h: L.WindowedFFTMixer(d, n, h, 4),
+           lambda d, n, h: T.TorchWindowedFFTMixer(d, n, h, 4)),
+          ("WaveletMixer", lambda d, n, h: L.WaveletMixer(d, n, h, 2), lambda d, n, h: T.TorchWaveletMixer(d, n, h, 2)),
+          ("HybridMixer", lambda d, n, h: L.HybridMixer(d, n, h, 2), lambda d, n, h: T.TorchHybridMixer(d, n, h, 2))]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("tokens", [9, 10])
+@pytest.mark.parametrize("case", MIXERS, ids=[c[0] for c in MIXERS])
+def test_token_mixers(case, tokens, dtype, check):
+    """Odd and even token counts; W_base and the modReLU bias moved off their constant start."""
+    name, mf_mixer, torch_mixer = case
+    mixer = mf_mixer(6, tokens, 2)
+    move_constant_parameters(mixer, np.random.default_rng(3))
+    check.module(mixer, torch_mixer(6, tokens, 2), normal(2, tokens, 6), dtype=dtype, name=name)
+
+
+ADAPTERS = [("feature maps", 1, (2, 3, 4, 5)), ("vectors", -1, (2, 3)), ("tokens", -1, (2, 4, 3))]
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("case", ADAPTERS, ids=[c[0] for c in ADAPTERS])
+def test_context_adapter(case, activation, check):
+    """act(W [h; z] + b), z broadcast over positions: minifb's split product against the concatenation."""
+    _, axis, shape = case
+    torch_activation = {"relu": torch.relu, "sigmoid": torch.sigmoid}[activation]
+    check.module(L.ContextAdapter(3, 2, axis, activation), T.TorchContextAdapter(3, 2, axis, torch_activation),
+                 normal(*shape), normal(2, 2, seed=1), name=f"ContextAdapter({activation})")
