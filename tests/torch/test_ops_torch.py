@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
 
 import minifb as mf
 
@@ -154,6 +156,29 @@ def test_op_matches_torch(case, dtype, check):
     rng = np.random.default_rng(zlib.crc32(name.encode()))
     arrays = [draw(spec, dtype, rng) for spec in specs]
     check.op(mf_fn, torch_fn, *arrays, name=f"{name} ({dtype})")
+
+
+BINARY = {"add": (mf.add, torch.add), "sub": (mf.sub, torch.sub), "mul": (mf.mul, torch.mul),
+          "div": (mf.div, torch.div), "pow": (mf.pow, torch.pow), "maximum": (mf.maximum, torch.maximum)}
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=3),
+       name=st.sampled_from(sorted(BINARY)), seed=st.integers(0, 2**16))
+def test_broadcasting_matches_torch(shapes, name, seed, check):
+    """Drawn shapes (0-d, size 1, broadcast both ways); values in [0.5, 2] keep pow and div smooth."""
+    rng = np.random.default_rng(seed)
+    a, b = (rng.uniform(0.5, 2.0, shape) for shape in shapes.input_shapes)
+    check.op(*BINARY[name], a, b, name=f"{name} {shapes.input_shapes}")
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shapes=hnp.mutually_broadcastable_shapes(signature="(m,n),(n,p)->(m,p)", max_dims=2, max_side=4),
+       seed=st.integers(0, 2**16))
+def test_matmul_batch_broadcasting_matches_torch(shapes, seed, check):
+    rng = np.random.default_rng(seed)
+    a, b = (rng.standard_normal(shape) for shape in shapes.input_shapes)
+    check.op(mf.matmul, torch.matmul, a, b, name=f"matmul {shapes.input_shapes}")
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
