@@ -117,7 +117,9 @@ def extract_archive(archive, target) -> Path:
                 members = tar.getmembers()
                 for member in members:
                     _check_member(member, archive)
-                tar.extractall(tmp, members=members, filter="data")
+                # The stdlib's own "data" filter (Python >= 3.11.4) is a second line of defence.
+                safety = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                tar.extractall(tmp, members=members, **safety)
         except (tarfile.TarError, OSError, EOFError) as e:
             raise DownloadError(f"extract: cannot read archive {archive} ({e}); delete it and download it again") from e
         entries = list(tmp.iterdir())
