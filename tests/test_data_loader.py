@@ -1,6 +1,8 @@
 """DataLoader: every example once per epoch, drop_last, reproducible shuffles, prefetching."""
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minifb.backend import asnumpy, device_of
 from minifb.data import DataLoader
@@ -25,6 +27,21 @@ def test_each_epoch_covers_the_data_once_in_a_new_order(device, prefetch):
         np.testing.assert_array_equal(np.concatenate([asnumpy(b[0]) for b in batches]), x[order])
         orders.append(order)
     assert not np.array_equal(orders[0], orders[1])
+
+
+@given(count=st.integers(1, 40), batch_size=st.integers(1, 12), drop_last=st.booleans(), shuffle=st.booleans(),
+       seed=st.integers(0, 2**32))
+def test_batches_partition_the_data(count, batch_size, drop_last, shuffle, seed):
+    y = np.arange(count)
+    loader = DataLoader(y, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
+    sizes = [len(b[0]) for b in loader]
+    assert len(sizes) == len(loader)
+    if drop_last and count < batch_size:
+        assert sizes == []
+        return
+    assert sizes[:-1] == [batch_size] * (len(sizes) - 1) and 0 < sizes[-1] <= batch_size
+    seen = np.concatenate([b[0] for b in loader])  # the next epoch, another order
+    assert len(set(seen.tolist())) == len(seen) == (count // batch_size * batch_size if drop_last else count)
 
 
 def test_drop_last_and_no_shuffle():
