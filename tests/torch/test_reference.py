@@ -4,6 +4,7 @@ The examples are run from the document itself (its bash and python code blocks, 
 temporary folder), so the document cannot drift away from the code.
 """
 import json
+import os
 import pathlib
 import re
 import shlex
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from minifb import models as mf_models
 from minifb import reference
 from minifb.__main__ import main
 from minifb.testing import MismatchError, compare, torch_state_dict
@@ -103,6 +105,30 @@ def test_reference_file_matches_the_torch_twin(name, options, tmp_path, device, 
     check.close(f"{name} loss (reference file)", ref["loss"], loss)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", mf_models.available())
+def test_every_model_at_its_default_size_matches_its_twin(name, device, check):
+    """The configurations of the paper (CIFAR ViT: 65 tokens, D 192, depth 6; windows of 16; 3 Haar
+    levels; 40 x 98 log-mel input), exported in float64 on the test's device, against the twin."""
+    arrays = reference.export(name, seed=1, batch=2, device=device)
+    config = json.loads(str(arrays["config"]))
+    model, renames = T.twin(name, **config["settings"])
+    model.double().eval()
+    weights = {k[len("weights/"):]: v for k, v in arrays.items() if k.startswith("weights/")}
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in torch_state_dict(weights, renames).items()})
+    logits = model(torch.from_numpy(arrays["input"]))
+    labels = torch.from_numpy(arrays["labels"])
+    loss = model.loss(labels) if hasattr(model, "loss") else torch.nn.functional.cross_entropy(logits, labels)
+    loss.backward()
+    check.close(f"{name} logits", arrays["logits"], logits)
+    check.close(f"{name} loss", arrays["loss"], loss)
+    check.close(f"{name} step logits", arrays["step_logits"], torch.stack(model.step_logits))
+    to_minifb = [(new, old) for old, new in renames]
+    grads = torch_state_dict({k: p.grad for k, p in model.named_parameters()}, to_minifb)
+    for key, grad in grads.items():
+        check.close(f"{name} grad of {key}", arrays[f"grad/{key}"], grad)
+
+
 def test_reference_is_reproducible_and_written_atomically(tmp_path, monkeypatch, capsys):
     path = tmp_path / "cnn.npz"
     args = ["reference", "cnn", "--seed", "5", "--batch", "2", "--out", str(path),
@@ -113,6 +139,9 @@ def test_reference_is_reproducible_and_written_atomically(tmp_path, monkeypatch,
     second = dict(np.load(path))
     assert first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn.npz"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not a private temporary one
 
     def disk_full(*args, **kwargs):
         raise OSError("No space left on device")
