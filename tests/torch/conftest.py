@@ -1,8 +1,8 @@
 """Cross-checks with PyTorch: shared set-up for the tests in this folder.
 
-Every test file of this folder is skipped, with the reason, when PyTorch is not installed (it is an optional
-extra: ``pip install minifb[torch]``). Each test runs on the `device` fixture: NumPy against
-PyTorch on the CPU, and CuPy against PyTorch on CUDA where both are present (against PyTorch on
+Every test file of this folder is skipped, with the reason, when PyTorch is not installed (it is
+an optional extra: ``pip install minifb[torch]``). Each test runs on the `device` fixture: NumPy
+against PyTorch on the CPU, and CuPy against PyTorch on CUDA where both are present (against PyTorch on
 the CPU when this PyTorch build has no CUDA).
 
 ``check`` (a :class:`TorchCheck`) runs a minifb function and its PyTorch twin on the same inputs
@@ -29,8 +29,7 @@ if torch is not None:
     # float32 comparisons assume true float32 (minifb uses TF32 only when asked for).
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
-
-if torch is None:
+else:
     class _SkippedModule(pytest.Module):
         """A test file that is reported as skipped without being imported (it imports torch)."""
 
