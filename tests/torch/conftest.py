@@ -2,8 +2,8 @@
 
 Every test file of this folder is skipped, with the reason, when PyTorch is not installed (it is
 an optional extra: ``pip install minifb[torch]``). Each test runs on the `device` fixture: NumPy
-against PyTorch on the CPU, and CuPy against PyTorch on CUDA where both are present (against PyTorch on
-the CPU when this PyTorch build has no CUDA).
+against PyTorch on the CPU, and CuPy against PyTorch on CUDA where both are present (against
+PyTorch on the CPU when this PyTorch build has no CUDA).
 
 ``check`` (a :class:`TorchCheck`) runs a minifb function and its PyTorch twin on the same inputs
 and compares outputs and input gradients; every array compared is counted, and the count is
