@@ -26,6 +26,7 @@ def test_default_device_block(device):
 
 def test_dtypes_of_new_tensors(device):
     assert mf.tensor([1.0, 2.0], device=device).dtype == np.float32  # Python floats: float32, as in training
+    assert mf.tensor([1.0, 2j], device=device).dtype == np.complex64
     assert mf.tensor(np.ones(2), device=device).dtype == np.float64  # arrays keep their dtype
     assert mf.tensor(np.float64(1.5), device=device).dtype == np.float64  # and so do NumPy scalars
     assert mf.tensor([1, 2], device=device).dtype == np.int64

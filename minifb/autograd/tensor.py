@@ -25,8 +25,9 @@ class Tensor:
         if not _is_array(data):
             python_data = not isinstance(data, np.generic)  # a NumPy scalar keeps its dtype
             data = np.asarray(data)
-            if python_data and dtype is None and data.dtype == np.float64:
-                data = data.astype(np.float32)  # Python floats make float32 tensors, as in training
+            if python_data and dtype is None and data.dtype in (np.float64, np.complex128):
+                # Python floats make float32 tensors (complex: complex64), as in training
+                data = data.astype(np.float32 if data.dtype == np.float64 else np.complex64)
         if backend.device_of(data) != device:
             data = backend.to_device(data, device)
         data = xp.asarray(data, dtype=dtype)
