@@ -94,9 +94,10 @@ class TorchCheck:
         for complex values: both follow dL/dRe z + i dL/dIm z)."""
         pairs = [(m, t) for m, t in zip(mf_outs, torch_outs) if t.requires_grad]
         grads = [self.random_like(to_numpy(t)) for _, t in pairs]
-        for (m, _), g in zip(pairs, grads):
-            m.backward(mf.tensor(g, device=self.device), retain_graph=True)
-        torch.autograd.backward([t for _, t in pairs], [torch.tensor(g, device=self.torch_device) for g in grads])
+        for (m, _), g in zip(pairs, grads):  # each gradient on its output's device (to_device may move one)
+            m.backward(mf.tensor(g, device=m.device), retain_graph=True)
+        torch_outs = [t for _, t in pairs]
+        torch.autograd.backward(torch_outs, [torch.tensor(g, device=t.device) for t, g in zip(torch_outs, grads)])
 
     def op(self, mf_fn, torch_fn, *arrays, grad=True, rtol=None, atol=None, name="op"):
         """Run both functions on the arrays; compare the outputs and every input's gradient."""
