@@ -84,7 +84,7 @@ def broadcast_shape(name: str, *shapes) -> tuple:
 
 
 def sum_leading(a, n: int):
-    """Sum of ``a`` over its first ``n`` axes, as ``ones @ a.reshape(rows, -1)`` for float and complex data.
+    """Sum of ``a`` over its first ``n`` axes, as ``ones @ a.reshape(rows, -1)`` for float/complex data.
 
     CuPy reduces over non-last axes very slowly (a (4M, 64) array summed over axis 0: ~100 ms), while
     cuBLAS does the same sum as a matrix-vector product at full speed; NumPy's BLAS is fast at it too.
@@ -115,19 +115,21 @@ def conj(a):
     return a.conj() if a.dtype.kind == "c" else a
 
 
-def normalize_axis(name: str, axis: int, ndim: int) -> int:
-    """A non-negative axis, or an error naming the op, the axis and the number of dimensions."""
+def normalize_axis(name: str, axis: int, ndim: int, shape=None) -> int:
+    """A non-negative axis, or an error naming the op, the axis and the shape (or number of dimensions)."""
     if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        raise ValueError(f"{name}: axis {axis} is out of range for a tensor with {ndim} dimension(s)")
+        of = f"shape {tuple(shape)}" if shape is not None else f"{ndim} dimension(s)"
+        raise ValueError(f"{name}: axis {axis} is out of range for a tensor of {of}")
     return int(axis) % ndim
 
 
-def normalize_axes(name: str, axis, ndim: int):
+def normalize_axes(name: str, axis, ndim: int, shape=None):
     """None (all axes) or a sorted tuple of non-negative axes."""
     if axis is None:
         return None
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    result = tuple(sorted(normalize_axis(name, a, ndim) for a in axes))
+    result = tuple(sorted(normalize_axis(name, a, ndim, shape) for a in axes))
     if len(set(result)) != len(result):
-        raise ValueError(f"{name}: repeated axis in {axis}")
+        of = f" for a tensor of shape {tuple(shape)}" if shape is not None else ""
+        raise ValueError(f"{name}: repeated axis in {axis}{of}")
     return result

@@ -15,7 +15,7 @@ def _log_softmax_array(x, axis):
 def softmax(x, axis=-1):
     """s = exp(x - max) / sum exp(x - max);  dL/dx = s (g - sum(g s))."""
     (x,) = tensors("softmax", x)
-    axis = normalize_axis("softmax", axis, x.ndim)
+    axis = normalize_axis("softmax", axis, x.ndim, x.shape)
     s = get_array_module(x.data).exp(_log_softmax_array(x.data, axis))
     return record("softmax", s, (x,), lambda g: (s * (g - (g * s).sum(axis=axis, keepdims=True)),))
 
@@ -23,7 +23,7 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     """x - logsumexp(x);  dL/dx = g - softmax(x) sum(g)."""
     (x,) = tensors("log_softmax", x)
-    axis = normalize_axis("log_softmax", axis, x.ndim)
+    axis = normalize_axis("log_softmax", axis, x.ndim, x.shape)
     out = _log_softmax_array(x.data, axis)
     xp = get_array_module(x.data)
     return record("log_softmax", out, (x,), lambda g: (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),))

@@ -36,7 +36,7 @@ def _sum_array(a, axes, keepdims):
 def sum(x, axis=None, keepdims=False):
     """sum over ``axis`` (None: all);  dL/dx = g broadcast back."""
     (x,) = tensors("sum", x)
-    axes = normalize_axes("sum", axis, x.ndim)
+    axes = normalize_axes("sum", axis, x.ndim, x.shape)
     xp = get_array_module(x.data)
     out = _sum_array(x.data, axes, keepdims)
 
@@ -48,7 +48,7 @@ def sum(x, axis=None, keepdims=False):
 def mean(x, axis=None, keepdims=False):
     """mean over ``axis``;  dL/dx = g / n broadcast back."""
     (x,) = tensors("mean", x)
-    axes = normalize_axes("mean", axis, x.ndim)
+    axes = normalize_axes("mean", axis, x.ndim, x.shape)
     xp = get_array_module(x.data)
     n = _count(x.shape, axes)
     if x.data.dtype.kind in "fc":
@@ -64,7 +64,7 @@ def mean(x, axis=None, keepdims=False):
 def var(x, axis=None, keepdims=False, ddof=0):
     """Variance sum |x - mean|^2 / (n - ddof) (NumPy's default ddof=0);  dL/dx = 2 g (x - mean) / (n - ddof)."""
     (x,) = tensors("var", x)
-    axes = normalize_axes("var", axis, x.ndim)
+    axes = normalize_axes("var", axis, x.ndim, x.shape)
     n = _count(x.shape, axes)
     if n - ddof <= 0:
         raise ValueError(f"var: {n} element(s) along axis {axis} with ddof={ddof}")
@@ -82,7 +82,7 @@ def _extreme(name, x, axis, keepdims):
         raise TypeError(f"{name}: complex numbers are not ordered (got {x.dtype})")
     if x.size == 0:
         raise ValueError(f"{name}: the tensor of shape {x.shape} is empty")
-    axes = normalize_axes(name, axis, x.ndim)
+    axes = normalize_axes(name, axis, x.ndim, x.shape)
     out = getattr(x.data, name)(axis=axes, keepdims=keepdims)
 
     def vjp(g):
@@ -106,7 +106,7 @@ def min(x, axis=None, keepdims=False):
 def logsumexp(x, axis=None, keepdims=False):
     """log sum exp x, stable: m + log sum exp(x - m), m = max x;  dL/dx = g softmax(x)."""
     (x,) = tensors("logsumexp", x)
-    axes = normalize_axes("logsumexp", axis, x.ndim)
+    axes = normalize_axes("logsumexp", axis, x.ndim, x.shape)
     xp = get_array_module(x.data)
     m = x.data.max(axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)

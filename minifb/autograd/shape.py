@@ -30,7 +30,7 @@ def transpose(x, axes=None):
     (x,) = tensors("transpose", x)
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
-    axes = tuple(normalize_axis("transpose", a, x.ndim) for a in axes)
+    axes = tuple(normalize_axis("transpose", a, x.ndim, x.shape) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     inverse = tuple(np.argsort(axes))
@@ -43,7 +43,7 @@ permute = transpose
 def swapaxes(x, a, b):
     (x,) = tensors("swapaxes", x)
     axes = list(range(x.ndim))
-    a, b = normalize_axis("swapaxes", a, x.ndim), normalize_axis("swapaxes", b, x.ndim)
+    a, b = (normalize_axis("swapaxes", i, x.ndim, x.shape) for i in (a, b))
     axes[a], axes[b] = axes[b], axes[a]
     return transpose(x, axes)
 
@@ -65,7 +65,8 @@ def squeeze(x, axis=None):
     if axis is None:
         shape = tuple(s for s in x.shape if s != 1)
     else:
-        axes = {normalize_axis("squeeze", a, x.ndim) for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)}
+        axis = (axis,) if isinstance(axis, (int, np.integer)) else axis
+        axes = {normalize_axis("squeeze", a, x.ndim, x.shape) for a in axis}
         for a in axes:
             if x.shape[a] != 1:
                 raise ValueError(f"squeeze: axis {a} of shape {x.shape} has length {x.shape[a]}, not 1")
@@ -85,7 +86,7 @@ def flatten(x, start=0, end=-1):
     (x,) = tensors("flatten", x)
     if x.ndim == 0:
         return reshape(x, (1,))
-    start, end = normalize_axis("flatten", start, x.ndim), normalize_axis("flatten", end, x.ndim)
+    start, end = (normalize_axis("flatten", i, x.ndim, x.shape) for i in (start, end))
     if start > end:
         raise ValueError(f"flatten: start axis {start} comes after end axis {end}")
     return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
@@ -152,7 +153,7 @@ def stack(xs, axis=0):
 def split(x, sections, axis=0):
     """Split into equal parts (an int) or at the given indices (a list), like ``numpy.split``."""
     (x,) = tensors("split", x)
-    axis = normalize_axis("split", axis, x.ndim)
+    axis = normalize_axis("split", axis, x.ndim, x.shape)
     n = x.shape[axis]
     if isinstance(sections, (int, np.integer)):
         if sections <= 0 or n % sections:
