@@ -55,6 +55,7 @@ def plot_runs(runs: dict[str, list[dict]], out, title: str | None = None) -> pat
             ax_loss.plot(epochs, [r.get(f"{key}_loss") for r in records], style, color=color, label=f"{name} {label}")
             ax_acc.plot(epochs, [r.get(f"{key}_accuracy") for r in records], style, color=color, label=f"{name} {label}")
     for ax, what in ((ax_loss, "cross-entropy loss"), (ax_acc, "accuracy")):
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
         ax.set_xlabel("epoch")
         ax.set_ylabel(what)
         ax.grid(alpha=0.3)
@@ -72,7 +73,10 @@ def plot_runs(runs: dict[str, list[dict]], out, title: str | None = None) -> pat
 
 
 def run(args) -> int:
-    runs = {str(pathlib.Path(r)): read_metrics(r) for r in args.runs}
+    names = [pathlib.Path(r).resolve().name for r in args.runs]
+    if len(set(names)) < len(names):  # folder names collide: label the curves with the paths given
+        names = [str(r) for r in args.runs]
+    runs = {name: read_metrics(r) for name, r in zip(names, args.runs)}
     out = plot_runs(runs, args.out, args.title)
     print(f"wrote {out}")
     return 0
