@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minifb as mf
-from minifb.autograd import gradcheck
+from minifb.autograd import gradcheck, tape
 from minifb.autograd.function import sum_leading, unbroadcast
 
 # The fixtures give each example a fresh device name and seed, which is what we want here.
@@ -375,7 +375,6 @@ def test_sum_leading_and_unbroadcast_agree_with_numpy_sums(device, xp, shape, da
 @given(data=st.data())
 def test_float32_backward_stays_float32(name, device, data, monkeypatch):
     """No VJP promotes float32 to float64 (the cast back would cost a copy of every gradient)."""
-    from minifb.autograd import tape
     arrays, f, _ = OPS[name](data)
     inputs = [mf.tensor(a.astype(np.float32), requires_grad=True, device=device) for a in arrays]
     out = f(*inputs)
