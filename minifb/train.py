@@ -374,11 +374,12 @@ def fit(model, optimizer, data: TaskData, config: dict, out: pathlib.Path, start
                                       config["label_smoothing"], progress))
         record.update(evaluate(model, data.test_x, data.test_y, data.prepare))
         bar.set_postfix(test_accuracy=f"{record['test_accuracy']:.4f}")
-        save_checkpoint(out / "checkpoint.npz", model, optimizer,
-                        extra={"epoch": epoch, "config": config})
+        # Metrics first, then the checkpoint: an interruption in between leaves a metrics line
+        # past the checkpoint, which --resume drops and writes again.
         append_line(out / "metrics.jsonl", record)
+        save_checkpoint(out / "checkpoint.npz", model, optimizer, extra={"epoch": epoch, "config": config})
         if epoch == config["epochs"]:
-            write_json(out / "final.json", {k: v for k, v in record.items() if k != "lr"})
+            write_final(out, record)
             return record
         slowest = max(slowest, time.perf_counter() - epoch_start)
         if stop_after is not None and done >= stop_after:
@@ -416,6 +417,11 @@ def append_line(path: pathlib.Path, record: dict) -> None:
     partial = path.with_name(path.name + ".part")
     partial.write_text("".join(line + "\n" for line in lines + [to_json(record)]))
     os.replace(partial, path)
+
+
+def write_final(out: pathlib.Path, record: dict) -> None:
+    """OUT/final.json: the last epoch's evaluation."""
+    write_json(out / "final.json", {k: v for k, v in record.items() if k != "lr"})
 
 
 def keep_epochs_up_to(path: pathlib.Path, last_epoch: int) -> None:
@@ -474,7 +480,9 @@ def run(args) -> int:
                              + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items()))
         start_epoch = int(extra["epoch"]) + 1
         keep_epochs_up_to(out / "metrics.jsonl", start_epoch - 1)
-        if start_epoch > config["epochs"]:
+        if start_epoch > config["epochs"]:  # finished; interrupted at most before final.json
+            if not (out / "final.json").exists():
+                write_final(out, json.loads((out / "metrics.jsonl").read_text().splitlines()[-1]))
             print(f"{out}: already trained for {start_epoch - 1} epochs")
             return 0
     else:

@@ -89,6 +89,12 @@ def test_train_resume_and_eval(tiny_cifar, tmp_path, device):
     resumed = read_lines(tmp_path / "resumed" / "metrics.jsonl")
     assert [without_timing(m) for m in resumed] == pytest.approx([without_timing(m) for m in metrics], rel=1e-6)
 
+    # Interrupted between the last checkpoint and final.json: --resume only writes final.json.
+    (run / "final.json").unlink()
+    finished = minifb_cli(*train_args(tiny_cifar, run, device, "--resume"))
+    assert finished.returncode == 0 and "already trained for 2 epochs" in finished.stdout, finished.stderr
+    assert json.loads((run / "final.json").read_text()) == final
+
     evaluated = minifb_cli("eval", run / "checkpoint.npz", "--data-dir", tiny_cifar, "--device", device)
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
