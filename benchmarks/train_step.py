@@ -12,6 +12,7 @@ written in PyTorch below (DESIGN.md gives both). The ratio is minifb time / PyTo
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -216,11 +217,8 @@ def main(argv=None) -> int:
     steps = args.steps or (3 if args.quick else 20)
     warmup = args.warmup or (1 if args.quick else 5)
     tf32_modes = (False,) if device == "cpu" else (False, True)
-    try:
-        import torch  # noqa: F401
-        have_torch = True
-    except ImportError:
-        have_torch = False
+    have_torch = importlib.util.find_spec("torch") is not None
+    if not have_torch:
         print("PyTorch is not installed: timing minifb only", file=sys.stderr)
     env = environment(device)
     print(json.dumps(env))

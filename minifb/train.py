@@ -476,7 +476,7 @@ def run(args) -> int:
         stored = extra["config"]
         changed = {k: (stored.get(k), v) for k, v in config.items() if k != "epochs" and stored.get(k) != v}
         if changed:
-            raise ValueError(f"train: --resume with different settings than the stored run: "
+            raise ValueError("train: --resume with different settings than the stored run: "
                              + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items()))
         start_epoch = int(extra["epoch"]) + 1
         keep_epochs_up_to(out / "metrics.jsonl", start_epoch - 1)
