@@ -47,7 +47,7 @@ CASES = {
     "transpose axis": (lambda d: t((2, 3), d).transpose(0, 2),
                         ValueError, r"transpose: axis 2 is out of range for a tensor of shape \(2, 3\)"),
     "unsqueeze axis": (lambda d: t((2, 3), d).unsqueeze(4),
-                       ValueError, r"unsqueeze: axis 4 is out of range for a tensor of 3 dimension\(s\)"),
+                       ValueError, r"unsqueeze: axis 4 is out of range for a tensor with 3 dimension\(s\)"),
     "squeeze": (lambda d: t((2, 1), d).squeeze(0), ValueError, r"squeeze: axis 0 of shape \(2, 1\) has length 2, not 1"),
     "concatenate": (lambda d: mf.concatenate([t((2, 3), d), t((2, 4), d)], axis=0),
                     ValueError, r"concatenate: shapes \[\(2, 3\), \(2, 4\)\] differ outside axis 0"),

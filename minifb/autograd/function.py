@@ -118,8 +118,8 @@ def conj(a):
 def normalize_axis(name: str, axis: int, ndim: int, shape=None) -> int:
     """A non-negative axis, or an error naming the op, the axis and the shape (or number of dimensions)."""
     if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        of = f"shape {tuple(shape)}" if shape is not None else f"{ndim} dimension(s)"
-        raise ValueError(f"{name}: axis {axis} is out of range for a tensor of {of}")
+        of = f"of shape {tuple(shape)}" if shape is not None else f"with {ndim} dimension(s)"
+        raise ValueError(f"{name}: axis {axis} is out of range for a tensor {of}")
     return int(axis) % ndim
 
 
