@@ -37,7 +37,8 @@ def add_arguments(parser) -> None:
 def config_for(model: str, args) -> dict:
     """The settings of one demo run, in the form `train` stores (so `eval` can rebuild the model)."""
     return {"task": "cifar10-sample", "model": model, "model_config": {}, "epochs": args.epochs,
-            "batch_size": args.batch_size, "lr": 1e-3, "weight_decay": 0.0, "label_smoothing": 0.0, "seed": 0,
+            "batch_size": args.batch_size, "lr": 1e-3, "weight_decay": 0.0, "schedule": "constant", "warmup_epochs": 0,
+            "label_smoothing": 0.0, "seed": 0,
             "limit_train": args.train_images, "limit_test": args.test_images, "tf32": False}
 
 

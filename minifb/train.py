@@ -66,6 +66,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="training batch (default: the recipe's)")
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the recipe's)")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW decoupled weight decay (default 0: Adam)")
+    parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                        help="learning rate: constant (the recipes) or linear warm-up then cosine decay to 0")
+    parser.add_argument("--warmup-epochs", type=int, default=0, help="warm-up of the cosine schedule, in epochs")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default="data", help="where the dataset is (or is downloaded to)")
@@ -118,6 +121,8 @@ def run_config(args) -> dict:
         "batch_size": args.batch_size or defaults["batch_size"],
         "lr": args.lr if args.lr is not None else defaults["lr"],
         "weight_decay": args.weight_decay,
+        "schedule": args.schedule,
+        "warmup_epochs": args.warmup_epochs,
         "label_smoothing": args.label_smoothing,
         "seed": args.seed,
         "limit_train": args.limit_train,
@@ -136,6 +141,8 @@ def check_arguments(args, config: dict) -> None:
             raise ValueError(f"train: --{name.replace('_', '-')} must be at least 1, got {value}")
     if config["lr"] <= 0:
         raise ValueError(f"train: --lr must be positive, got {config['lr']}")
+    if not 0 <= config["warmup_epochs"] < config["epochs"]:
+        raise ValueError(f"train: --warmup-epochs must be in [0, --epochs), got {config['warmup_epochs']}")
     if args.tf32 and args.device != "cuda":
         raise ValueError("train: --tf32 applies to --device cuda only")
 
@@ -271,8 +278,12 @@ def load_task(task: str, data_dir: str, download: bool, device: str, limit_train
 
 # ---- the training loop --------------------------------------------------------------------------
 
+def steps_per_epoch(examples: int, batch_size: int) -> int:
+    return max(examples // batch_size, 1)
+
+
 def train_one_epoch(model, optimizer, data: TaskData, batch_size: int, seed: int, epoch: int,
-                    label_smoothing: float = 0.0, progress: bool = True) -> dict:
+                    label_smoothing: float = 0.0, schedule=None, progress: bool = True) -> dict:
     """One pass over the shuffled training set; returns loss, accuracy, seconds, throughput.
 
     Batches have a fixed size (the last partial one is dropped unless it is the only one):
@@ -286,7 +297,7 @@ def train_one_epoch(model, optimizer, data: TaskData, batch_size: int, seed: int
     backend.seed(int(rng.integers(2**31)))  # dropout masks, on the CPU and on the GPU
     n = len(data.train_y)
     order = xp.asarray(rng.permutation(n))
-    steps = max(n // batch_size, 1)
+    steps = steps_per_epoch(n, batch_size)
     model.train()
     loss_sum = xp.zeros((), xp.float64)
     correct = xp.zeros((), xp.int64)
@@ -301,6 +312,8 @@ def train_one_epoch(model, optimizer, data: TaskData, batch_size: int, seed: int
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
         loss_sum += loss.data * len(index)
         correct += (logits.data.argmax(axis=1) == y).sum()
         seen += len(index)
@@ -350,12 +363,18 @@ def build_optimizer(model, config: dict):
     return optim.Adam(model.parameters(), lr=config["lr"])
 
 
-def current_lr(optimizer) -> float:
-    return float(optimizer.lr)
+def build_schedule(optimizer, config: dict, examples: int):
+    """None for a constant learning rate, else warm-up and cosine decay over the whole run, per step."""
+    if config["schedule"] == "constant":
+        return None
+    from .optim import CosineWarmup
+    steps = steps_per_epoch(examples, config["batch_size"])
+    return CosineWarmup(optimizer, config["warmup_epochs"] * steps, config["epochs"] * steps)
 
 
 def fit(model, optimizer, data: TaskData, config: dict, out: pathlib.Path, start_epoch: int = 1,
-        stop_after: int | None = None, time_limit: float | None = None, progress: bool = True) -> dict | None:
+        stop_after: int | None = None, time_limit: float | None = None, progress: bool = True,
+        schedule=None) -> dict | None:
     """Epochs ``start_epoch..config['epochs']``: train, evaluate, append metrics, checkpoint.
 
     Returns the final evaluation, or None when ``stop_after`` epochs are done or the next epoch
@@ -369,15 +388,15 @@ def fit(model, optimizer, data: TaskData, config: dict, out: pathlib.Path, start
     bar = tqdm(epochs, desc="training", unit="epoch", disable=not progress)
     for done, epoch in enumerate(bar, 1):
         epoch_start = time.perf_counter()
-        record = {"epoch": epoch, "lr": current_lr(optimizer)}
+        record = {"epoch": epoch, "lr": optimizer.lr}  # at the epoch's start
         record.update(train_one_epoch(model, optimizer, data, config["batch_size"], config["seed"], epoch,
-                                      config["label_smoothing"], progress))
+                                      config["label_smoothing"], schedule, progress))
         record.update(evaluate(model, data.test_x, data.test_y, data.prepare))
         bar.set_postfix(test_accuracy=f"{record['test_accuracy']:.4f}")
         # Metrics first, then the checkpoint: an interruption in between leaves a metrics line
         # past the checkpoint, which --resume drops and writes again.
         append_line(out / "metrics.jsonl", record)
-        save_checkpoint(out / "checkpoint.npz", model, optimizer, extra={"epoch": epoch, "config": config})
+        save_checkpoint(out / "checkpoint.npz", model, optimizer, schedule, extra={"epoch": epoch, "config": config})
         if epoch == config["epochs"]:
             write_final(out, record)
             return record
@@ -470,9 +489,10 @@ def run(args) -> int:
     backend.seed(args.seed)
     model = models.create(args.model, num_classes=data.num_classes, **config["model_config"]).to(args.device)
     optimizer = build_optimizer(model, config)
+    schedule = build_schedule(optimizer, config, len(data.train_y))
     start_epoch = 1
     if args.resume:
-        extra = load_checkpoint(checkpoint, model, optimizer)
+        extra = load_checkpoint(checkpoint, model, optimizer, schedule)
         stored = extra["config"]
         changed = {k: (stored.get(k), v) for k, v in config.items() if k != "epochs" and stored.get(k) != v}
         if changed:
@@ -488,7 +508,7 @@ def run(args) -> int:
     else:
         write_config(out, config, model, data, args.device)
     final = fit(model, optimizer, data, config, out, start_epoch, args.stop_after, args.time_limit,
-                not args.no_progress)
+                not args.no_progress, schedule)
     if final is None:
         print(f"{out}: stopped before the last epoch; continue with --resume")
     else:

@@ -16,8 +16,8 @@ def tiny_task(tmp_path, device, limit_train=32, limit_test=24):
 
 
 def settings(**overrides):
-    return {"epochs": 2, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "label_smoothing": 0.0,
-            "seed": 0, **overrides}
+    return {"epochs": 2, "batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "schedule": "constant",
+            "warmup_epochs": 0, "label_smoothing": 0.0, "seed": 0, **overrides}
 
 
 SMALL = {"widths": (4, 8, 8), "hidden": 16}  # the real architectures, narrower: fast tests of the loop
@@ -35,26 +35,33 @@ def read_metrics(folder):
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path, device):
     data = tiny_task(tmp_path, device)
-    config = settings()
+    config = settings(schedule="cosine", warmup_epochs=1)  # the schedule's state must be restored too
     feedback = {"mode": "all-stages", "steps_train": 2, "steps_eval": 2}
+
+    def start(seed=0):
+        model, optimizer = new_run("feedback-cnn", device, config, seed=seed, **feedback)
+        return model, optimizer, train.build_schedule(optimizer, config, len(data.train_y))
+
     whole = tmp_path / "whole"
     whole.mkdir()
-    model, optimizer = new_run("feedback-cnn", device, config, **feedback)
-    final = train.fit(model, optimizer, data, config, whole, progress=False)
+    model, optimizer, schedule = start()
+    final = train.fit(model, optimizer, data, config, whole, progress=False, schedule=schedule)
 
     part = tmp_path / "part"
     part.mkdir()
-    model, optimizer = new_run("feedback-cnn", device, config, **feedback)
-    assert train.fit(model, optimizer, data, config, part, stop_after=1, progress=False) is None
-    model, optimizer = new_run("feedback-cnn", device, config, seed=123, **feedback)  # other weights: the load must win
-    extra = load_checkpoint(part / "checkpoint.npz", model, optimizer)
+    model, optimizer, schedule = start()
+    assert train.fit(model, optimizer, data, config, part, stop_after=1, progress=False, schedule=schedule) is None
+    model, optimizer, schedule = start(seed=123)  # other weights: the load must win
+    extra = load_checkpoint(part / "checkpoint.npz", model, optimizer, schedule)
     assert extra["epoch"] == 1 and extra["config"] == config
-    resumed = train.fit(model, optimizer, data, config, part, start_epoch=2, progress=False)
+    resumed = train.fit(model, optimizer, data, config, part, start_epoch=2, progress=False, schedule=schedule)
 
     tolerance = 1e-6 if device == "cpu" else 1e-5
     assert read_metrics(part) == pytest.approx(read_metrics(whole), rel=tolerance)
     assert without_timing(resumed) == pytest.approx(without_timing(final), rel=tolerance)
     assert json.loads((part / "final.json").read_text())["epoch"] == 2
+    # Two steps per epoch: warm-up at 1/2 and 2/2 of the rate, then the cosine from its top.
+    assert [m["lr"] for m in read_metrics(whole)] == pytest.approx([5e-4, 1e-3])
 
 
 def test_training_learns_separable_classes(tmp_path, device):
