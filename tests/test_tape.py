@@ -129,6 +129,9 @@ def test_backward_of_a_non_scalar_with_an_explicit_gradient(device, xp):
     y = x * x
     y.backward(xp.asarray([1.0, 0.0, -1.0]))
     np.testing.assert_allclose(mf.asnumpy(x.grad), [2.0, 0.0, -6.0])
+    x.zero_grad()
+    (x * x).backward(mf.tensor(np.array([1.0, 1.0, 1.0])))  # on the GPU: a CPU gradient is moved over
+    np.testing.assert_allclose(mf.asnumpy(x.grad), [2.0, 4.0, 6.0])
     with pytest.raises(RuntimeError, match=r"shape \(3,\) is not a scalar; pass grad="):
         (x * x).backward()
     with pytest.raises(ValueError, match=r"grad has shape \(2,\), the tensor has shape \(3,\)"):

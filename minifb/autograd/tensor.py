@@ -80,7 +80,8 @@ class Tensor:
                 raise RuntimeError(f"backward: a tensor of shape {self.shape} is not a scalar; pass grad= of that shape")
             grad = xp.ones_like(self.data)
         else:
-            grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad)
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            grad = backend.to_device(grad, self.device) if _is_array(grad) else xp.asarray(grad)
             if grad.shape != self.data.shape:
                 raise ValueError(f"backward: grad has shape {tuple(grad.shape)}, the tensor has shape {self.shape}")
         tape.backward(self, grad, retain_graph=retain_graph)
