@@ -117,9 +117,8 @@ def run_config(args) -> dict:
         "task": args.task,
         "model": args.model,
         "model_config": model_config(args),
-        "epochs": args.epochs or defaults["epochs"],
-        "batch_size": args.batch_size or defaults["batch_size"],
-        "lr": args.lr if args.lr is not None else defaults["lr"],
+        **{key: defaults[key] if getattr(args, key) is None else getattr(args, key)
+           for key in ("epochs", "batch_size", "lr")},
         "weight_decay": args.weight_decay,
         "schedule": args.schedule,
         "warmup_epochs": args.warmup_epochs,
@@ -187,8 +186,9 @@ class TaskData:
 
 def subset(n: int, limit: int | None) -> np.ndarray:
     """Indices of the first ``limit`` examples of a fixed shuffle (all classes, not just the first)."""
-    order = np.arange(n) if limit is None or limit >= n else np.sort(np.random.default_rng(0).permutation(n)[:limit])
-    return order
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).permutation(n)[:limit])
 
 
 def load_speech_commands(data_dir, train: bool, download: bool):
