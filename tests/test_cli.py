@@ -143,6 +143,12 @@ def test_resume_without_checkpoint_and_changed_settings(tiny_cifar, tmp_path):
     assert_one_line_error(again, "already holds a run")
 
 
+def test_zero_epochs_is_refused_not_replaced_by_the_recipe(tiny_cifar, tmp_path):
+    result = minifb_cli("train", "cifar10", "--model", "cnn", "--data-dir", tiny_cifar, "--epochs", 0,
+                        "--out", tmp_path / "run")
+    assert_one_line_error(result, "--epochs must be at least 1, got 0")
+
+
 def test_feedback_flags_on_a_plain_model_are_refused(tiny_cifar, tmp_path):
     result = minifb_cli(*train_args(tiny_cifar, tmp_path / "run", "cpu", "--steps-train", 3))
     assert_one_line_error(result, "--steps-train", "feedback models")
