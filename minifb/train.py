@@ -507,6 +507,7 @@ def run(args) -> int:
             return 0
     else:
         write_config(out, config, model, data, args.device)
+        keep_epochs_up_to(out / "metrics.jsonl", 0)  # a line left by a first epoch interrupted before its checkpoint
     final = fit(model, optimizer, data, config, out, start_epoch, args.stop_after, args.time_limit,
                 not args.no_progress, schedule)
     if final is None:

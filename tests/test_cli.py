@@ -63,9 +63,11 @@ def train_args(data, out, device, *extra):
 
 
 def test_train_resume_and_eval(tiny_cifar, tmp_path, device):
-    whole = minifb_cli(*train_args(tiny_cifar, tmp_path / "whole", device))
-    assert whole.returncode == 0, whole.stderr
     run = tmp_path / "whole"
+    run.mkdir()  # with the line of a first epoch that was interrupted before its checkpoint
+    (run / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "train_loss": 9.0}) + "\n")
+    whole = minifb_cli(*train_args(tiny_cifar, run, device))
+    assert whole.returncode == 0, whole.stderr
     metrics = read_lines(run / "metrics.jsonl")
     assert [m["epoch"] for m in metrics] == [1, 2]
     for m in metrics:
