@@ -186,6 +186,11 @@ def test_demo_trains_both_models_on_the_shipped_sample(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     cnn = json.loads((tmp_path / "demo" / "cnn" / "final.json").read_text())
     assert json.loads(evaluated.stdout)["test_accuracy"] == cnn["test_accuracy"]
+    longer = minifb_cli("eval", tmp_path / "demo" / "feedback-cnn" / "checkpoint.npz", "--steps-eval", 4)
+    assert longer.returncode == 0, longer.stderr
+    assert len(json.loads(longer.stdout)["test_accuracy_per_step"]) == 5  # y_0 and four refinements
+    plain = minifb_cli("eval", tmp_path / "demo" / "cnn" / "checkpoint.npz", "--steps-eval", 4)
+    assert_one_line_error(plain, "--steps-eval applies to feedback models")
 
 
 def write_tiny_speech_commands(root: pathlib.Path, speakers: int = 5) -> pathlib.Path:
