@@ -4,7 +4,7 @@
 # once on the one GPU (a small CNN leaves it mostly idle). Data: the official python layout under
 # DATA (default /tmp/cifar10). Repeat until it prints "all finished"; then
 #   python experiments/summarize.py results
-# Settings: SEEDS, EPOCHS, TIME_LIMIT (seconds per invocation), RESULTS, DATA.
+# Settings: SEEDS, EPOCHS, TIME_LIMIT (seconds per invocation), RESULTS, DATA, DEVICE, EXTRA.
 source "$(dirname "$0")/common.sh"
 DATA=${DATA:-/tmp/cifar10}
 for seed in $SEEDS; do

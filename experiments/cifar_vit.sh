@@ -4,7 +4,7 @@
 # feedback ViT, seeds 0 1 2, all as parallel processes on the one GPU. The source trains 100
 # epochs; EPOCHS (default 20) sets the length. Data: DATA (default /tmp/cifar10). Repeat until it
 # prints "all finished"; then python experiments/summarize.py results
-# Settings: SEEDS, EPOCHS, TIME_LIMIT (seconds per invocation), RESULTS, DATA, MODELS.
+# Settings: SEEDS, EPOCHS, TIME_LIMIT (seconds per invocation), RESULTS, DATA, DEVICE, EXTRA, MODELS.
 source "$(dirname "$0")/common.sh"
 DATA=${DATA:-/tmp/cifar10}
 MODELS=${MODELS:-vit fftnet-vit fftnet-vit-windowed wavelet-vit hybrid-vit feedback-vit}

@@ -14,6 +14,8 @@ TIME_LIMIT=${TIME_LIMIT:-480}
 SEEDS=${SEEDS:-0 1 2}
 EPOCHS=${EPOCHS:-20}
 RESULTS=${RESULTS:-results}
+DEVICE=${DEVICE:-cuda}
+EXTRA=${EXTRA:-}  # more train options for every run, e.g. EXTRA="--limit-train 1024" for a smoke test
 names=()
 
 launch() {
@@ -26,8 +28,9 @@ launch() {
     local resume=()
     [ -f "$out/checkpoint.npz" ] && resume=(--resume)
     mkdir -p "$out"
-    python -m minifb train "$@" --epochs "$EPOCHS" --device cuda --out "$out" "${resume[@]}" \
-        --time-limit "$TIME_LIMIT" --no-progress >>"$out/log.txt" 2>&1 &
+    # shellcheck disable=SC2086  # EXTRA is a list of options: split on purpose
+    python -m minifb train "$@" --epochs "$EPOCHS" --device "$DEVICE" --out "$out" "${resume[@]}" \
+        --time-limit "$TIME_LIMIT" --no-progress $EXTRA >>"$out/log.txt" 2>&1 &
 }
 
 finish() {
@@ -36,11 +39,11 @@ finish() {
     for name in "${names[@]}"; do
         local out="$RESULTS/$name"
         if [ -f "$out/final.json" ]; then
-            echo "finished  $name: $(python -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"test accuracy {r['test_accuracy']:.4f}\")" "$out/final.json")"
+            echo "finished   $name: $(python -c "import json,sys; r=json.load(open(sys.argv[1])); print(f\"test accuracy {r['test_accuracy']:.4f}\")" "$out/final.json")"
         else
             missing=1
             local last=$(tail -n 1 "$out/metrics.jsonl" 2>/dev/null | python -c "import json,sys; t=sys.stdin.read(); print(json.loads(t)['epoch'] if t else 0)")
-            echo "running   $name: $last epochs done; last log line: $(tail -n 1 "$out/log.txt" 2>/dev/null)"
+            echo "unfinished $name: $last epochs done; last log line: $(tail -n 1 "$out/log.txt" 2>/dev/null)"
         fi
     done
     nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader 2>/dev/null

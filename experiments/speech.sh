@@ -4,7 +4,7 @@
 # CNN and the feedback audio CNN head-only and all-stages (T = 2), seeds 0 1 2, nine processes at
 # once. Data: the three archives extracted into DATA (default /tmp/speech_commands). Repeat until
 # it prints "all finished"; then python experiments/summarize.py results
-# Settings: SEEDS, EPOCHS (default 30), TIME_LIMIT (seconds per invocation), RESULTS, DATA.
+# Settings: SEEDS, EPOCHS (default 30), TIME_LIMIT (seconds per invocation), RESULTS, DATA, DEVICE, EXTRA.
 EPOCHS=${EPOCHS:-30}
 source "$(dirname "$0")/common.sh"
 DATA=${DATA:-/tmp/speech_commands}
