@@ -9,9 +9,12 @@ and hand them to :func:`compare`::
             keys=("logits", "loss", "grad/"))
 
 An element passes when ``|actual - expected| <= atol + rtol * |expected|`` (the rule of
-``numpy.isclose``). For each array the report gives the largest absolute error, the largest
-relative error ``|actual - expected| / |expected|`` (over the elements whose expected value is
-not 0) and the index of the worst element (the one furthest beyond its tolerance). Names that
+``numpy.isclose``). With ``scale_atol=True`` the absolute part is relative to the whole array,
+``atol * max|expected|``: the right test for float32 results of long sums, whose rounding errors
+grow with the size of the terms summed, not with each (possibly cancelled, near-zero) result.
+For each array the report gives the largest absolute error, the largest relative error
+``|actual - expected| / |expected|`` (over the elements whose expected value is not 0) and the
+index of the worst element (the one furthest beyond its tolerance). Names that
 are expected but missing, or given but not expected, are mismatches too: a misspelt key must
 not pass unnoticed. The module also moves weights between minifb and PyTorch
 (:func:`torch_state_dict`, :func:`cast`) for the cross-checks in tests/torch.
@@ -62,6 +65,7 @@ class Report:
     rows: list
     rtol: float
     atol: float
+    scale_atol: bool = False
 
     @property
     def ok(self) -> bool:
@@ -72,7 +76,8 @@ class Report:
 
     def __str__(self):
         failed = sum(row.status != "ok" for row in self.rows)
-        head = (f"compare (rtol={self.rtol:g}, atol={self.atol:g}): {len(self.rows) - failed} of {len(self.rows)} "
+        atol = f"{self.atol:g} x max|expected|" if self.scale_atol else f"{self.atol:g}"
+        head = (f"compare (rtol={self.rtol:g}, atol={atol}): {len(self.rows) - failed} of {len(self.rows)} "
                 f"arrays match" + ("" if not failed else f", {failed} do not"))
         return "\n".join([head] + ["  " + str(row) for row in self.rows])
 
@@ -102,6 +107,11 @@ def _selected(key: str, keys) -> bool:
     return keys is None or any(key == k or (k.endswith("/") and key.startswith(k)) for k in keys)
 
 
+def _largest_finite(array) -> float:
+    magnitudes = np.abs(to_numpy(array))
+    return float(magnitudes[np.isfinite(magnitudes)].max(initial=0.0))
+
+
 def compare_arrays(key: str, expected, actual, rtol: float, atol: float) -> Row:
     """One row of the report: how far ``actual`` is from ``expected``."""
     e, a = to_numpy(expected), to_numpy(actual)
@@ -128,13 +138,14 @@ def compare_arrays(key: str, expected, actual, rtol: float, atol: float) -> Row:
 
 
 def compare(expected, actual: dict, rtol: float = 1e-5, atol: float = 1e-8, keys=None,
-            raise_on_mismatch: bool = True, verbose: bool = True) -> Report:
+            raise_on_mismatch: bool = True, verbose: bool = True, scale_atol: bool = False) -> Report:
     """Compare ``actual`` (name -> array) with ``expected`` (a .npz path, an open npz or a dict).
 
     ``keys`` selects the expected names to check (an exact name, or a prefix ending in '/', such
     as 'grad/'); by default every numeric entry of ``expected`` (string entries, like a reference
     file's JSON 'config', are skipped). Every selected name must be in ``actual`` and every name
     of ``actual`` must be expected. Arrays may be numpy, cupy, minifb or PyTorch tensors.
+    ``scale_atol`` makes ``atol`` a fraction of each expected array's largest magnitude.
 
     Prints the report when ``verbose``. Returns the :class:`Report` (true when all match); on a
     mismatch raises :class:`MismatchError` with the report as message, or, with
@@ -153,14 +164,15 @@ def compare(expected, actual: dict, rtol: float = 1e-5, atol: float = 1e-8, keys
     rows = []
     for key in wanted:
         if key in actual:
-            rows.append(compare_arrays(key, expected[key], actual[key], rtol, atol))
+            rows.append(compare_arrays(key, expected[key], actual[key], rtol,
+                                       atol * _largest_finite(expected[key]) if scale_atol else atol))
         else:
             rows.append(Row(key, "missing", note="expected but not given"))
     for key in actual:
         if key not in wanted:
             note = "not selected by keys" if key in expected else "not in the expected arrays"
             rows.append(Row(key, "extra", note=note))
-    report = Report(rows, rtol, atol)
+    report = Report(rows, rtol, atol, scale_atol)
     if verbose:
         print(report)
     if not report.ok and raise_on_mismatch:

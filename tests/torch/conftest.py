@@ -69,12 +69,16 @@ class TorchCheck:
             requires_grad = array.dtype.kind in "fc"
         return torch.tensor(array, device=self.torch_device).requires_grad_(requires_grad)
 
-    def close(self, name, actual, expected, rtol=None, atol=None, check_dtype=True):
-        """Assert that ``actual`` (minifb) matches ``expected`` (PyTorch), and count it."""
+    def close(self, name, actual, expected, rtol=None, atol=None, check_dtype=True, scale_atol=False):
+        """Assert that ``actual`` (minifb) matches ``expected`` (PyTorch), and count it.
+
+        ``atol`` is multiplied by the largest magnitude of ``expected`` when that exceeds 1, or,
+        with ``scale_atol``, always (minifb.testing.compare's option of the same name)."""
         e, a = to_numpy(expected), to_numpy(actual)
         default_rtol, default_atol = TOLERANCES.get(str(e.dtype), (1e-8, 1e-10))
         rtol = default_rtol if rtol is None else rtol
-        atol = (default_atol if atol is None else atol) * max(1.0, float(np.abs(e).max(initial=0.0)))
+        largest = float(np.abs(e).max(initial=0.0))
+        atol = (default_atol if atol is None else atol) * (largest if scale_atol else max(1.0, largest))
         if check_dtype and a.dtype != e.dtype:
             raise MismatchError(f"{name}: minifb gives dtype {a.dtype}, PyTorch {e.dtype}")
         row = compare_arrays(name, e, a, rtol, atol)

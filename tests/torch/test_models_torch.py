@@ -56,21 +56,26 @@ def test_every_registered_model_has_a_twin_and_a_case():
     assert not missing and not untested, f"models without a PyTorch twin: {missing}; without a case: {untested}"
 
 
-def compare_model(check, name, settings, shape, dtype, training=False, seed=0):
+def compare_model(check, name, settings, shape, dtype, training=False, seed=0, twin_dtype=None, **tolerances):
+    """minifb in ``dtype`` against the twin in ``twin_dtype`` (default the same) on the same
+    weights and batch; ``tolerances`` go to every ``check.close``."""
+    twin_dtype = twin_dtype or dtype
     rng = np.random.default_rng(seed)
     model = mf.models.create(name, **settings)
     move_constant_parameters(model, rng)
     cast(model, dtype).to(check.device).train(training)
     twin, renames = T.twin(name, **settings)
-    twin.to(device=check.torch_device, dtype=getattr(torch, dtype)).train(training)
-    twin.load_state_dict({k: torch.from_numpy(v) for k, v in torch_state_dict(model, renames).items()})
+    twin.to(device=check.torch_device, dtype=getattr(torch, twin_dtype)).train(training)
+    twin.load_state_dict({k: torch.from_numpy(v.astype(twin_dtype))
+                          for k, v in torch_state_dict(model, renames).items()})
 
     x = rng.standard_normal(shape).astype(dtype)
     labels = rng.integers(0, model.num_classes, shape[0])
     logits = model(check.mf(x, requires_grad=False))
     loss = mf.models.training_loss(model, logits, labels)
     loss.backward()
-    torch_logits = twin(check.torch(x, requires_grad=False))
+    assert logits.dtype == dtype and loss.dtype == dtype, f"{name}: {logits.dtype} logits, {loss.dtype} loss"
+    torch_logits = twin(check.torch(x.astype(twin_dtype), requires_grad=False))
     torch_labels = torch.tensor(labels, device=check.torch_device)
     if hasattr(twin, "loss"):  # feedback twins: the final logits, or the mean over steps with step_loss
         torch_loss = twin.loss(torch_labels)
@@ -81,13 +86,14 @@ def compare_model(check, name, settings, shape, dtype, training=False, seed=0):
     steps = len(model.step_logits)
     assert steps == len(twin.step_logits), f"{name}: {steps} steps in minifb, {len(twin.step_logits)} in PyTorch"
     for t, (a, e) in enumerate(zip(model.step_logits, twin.step_logits)):
-        check.close(f"{name} logits of step {t}", a, e)
-    check.close(f"{name} loss", loss, torch_loss)
+        check.close(f"{name} logits of step {t}", a, e, **tolerances)
+    check.close(f"{name} loss", loss, torch_loss, **tolerances)
     torch_params = dict(twin.named_parameters())
     mf_grads = torch_state_dict({k: p.grad for k, p in model.named_parameters()}, renames)
     assert sorted(mf_grads) == sorted(torch_params), f"{name}: parameter names differ"
     for key, grad in mf_grads.items():
-        check.close(f"{name} grad of {key}", grad, torch_params[key].grad)
+        assert grad.dtype == dtype, f"{name}: gradient of {key} in {grad.dtype}"
+        check.close(f"{name} grad of {key}", grad, torch_params[key].grad, **tolerances)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{n}-{'-'.join(f'{k}={v}' for k, v in s.items())}" for n, s, _ in CASES])
@@ -96,9 +102,19 @@ def test_model_matches_torch_twin_float64(case, check):
 
 
 @pytest.mark.parametrize("name", ["cnn", "feedback-cnn"])
-def test_full_size_model_matches_torch_twin_float32(name, check):
-    compare_model(check, name, {"mode": "all-stages", "alpha": "gated"} if name.startswith("feedback") else {}, CIFAR,
-                  "float32")
+def test_full_size_float32_model_matches_the_float64_twin(name, check):
+    """The CIFAR widths in float32 (the 8192-input Linear, 64-channel 3x3 convs) against the exact
+    result: the twin in float64 on the same float32 weights and batch.
+
+    Not against PyTorch in float32: on an H100 its cuDNN convolutions, TF32 switched off, were
+    1.5e-4 of the largest logit away from the float64 result (the size that TF32 inputs to the
+    convolutions give), where minifb on CuPy was within 3e-8 of it. In true float32 both libraries
+    stay within ~4e-7 of each array's largest entry (measured on the CPU); the tolerance, 1e-5 of
+    it, catches TF32 (~1e-4) and every real error. Element-wise it would be meaningless: logits
+    and gradient entries near 0 are differences of much larger terms."""
+    settings = {"mode": "all-stages", "alpha": "gated"} if name.startswith("feedback") else {}
+    compare_model(check, name, settings, CIFAR, "float32", twin_dtype="float64", rtol=1e-4, atol=1e-5,
+                  scale_atol=True, check_dtype=False)
 
 
 TRAINING_CASES = [("feedback-cnn", {**SMALL_CNN, "steps_train": 3, "steps_eval": 1, "step_loss": True}, CIFAR),
