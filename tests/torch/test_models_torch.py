@@ -66,7 +66,7 @@ def compare_model(check, name, settings, shape, dtype, training=False, seed=0, t
     cast(model, dtype).to(check.device).train(training)
     twin, renames = T.twin(name, **settings)
     twin.to(device=check.torch_device, dtype=getattr(torch, twin_dtype)).train(training)
-    twin.load_state_dict({k: torch.from_numpy(v.astype(twin_dtype))
+    twin.load_state_dict({k: torch.from_numpy(v.astype(twin_dtype) if v.dtype.kind == "f" else v)
                           for k, v in torch_state_dict(model, renames).items()})
 
     x = rng.standard_normal(shape).astype(dtype)
