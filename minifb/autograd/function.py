@@ -98,6 +98,35 @@ def sum_leading(a, n: int):
     return (xp.ones(rows, dtype=a.dtype) @ a.reshape(rows, math.prod(a.shape[n:]))).reshape(a.shape[n:])
 
 
+def sum_axes(a, axes):
+    """Sum of ``a`` over ``axes`` (a sorted tuple), fast on CuPy whichever axes they are.
+
+    Trailing axes are summed directly (CuPy is fast over the last axes); each remaining run of
+    neighbouring axes is summed as a batched matrix-vector product ``ones @ a.reshape(pre, k, post)``
+    (see ``sum_leading``), from the right so the reshapes stay valid.
+    """
+    axes = list(axes)
+    if not axes:
+        return a
+    if a.dtype.kind not in "fc":
+        return a.sum(axis=tuple(axes))
+    trailing = []
+    while axes and axes[-1] == a.ndim - 1 - len(trailing):
+        trailing.insert(0, axes.pop())
+    if trailing:
+        a = a.sum(axis=tuple(trailing))
+    xp = backend.get_array_module(a)
+    while axes:
+        stop = axes.pop() + 1
+        start = stop - 1
+        while axes and axes[-1] == start - 1:
+            start = axes.pop()
+        pre, k, post = math.prod(a.shape[:start]), math.prod(a.shape[start:stop]), math.prod(a.shape[stop:])
+        summed = xp.matmul(xp.ones(k, dtype=a.dtype), a.reshape(pre, k, post))
+        a = summed.reshape(a.shape[:start] + a.shape[stop:])
+    return a
+
+
 def unbroadcast(g, shape):
     """Sum ``g`` down to ``shape``: the adjoint of broadcasting ``shape`` up to ``g.shape``."""
     shape = tuple(shape)
@@ -107,7 +136,7 @@ def unbroadcast(g, shape):
     axes = [i for i in range(g.ndim) if i < lead or (shape[i - lead] == 1 and g.shape[i] != 1)]
     if axes == list(range(len(axes))):  # the usual case (bias gradients): only leading axes to sum
         return sum_leading(g, len(axes)).reshape(shape)
-    return g.sum(axis=tuple(axes)).reshape(shape)
+    return sum_axes(g, tuple(axes)).reshape(shape)
 
 
 def conj(a):

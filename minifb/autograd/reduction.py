@@ -6,7 +6,7 @@ by the derivative of the reduced value with respect to each element.
 from __future__ import annotations
 
 from ..backend import get_array_module
-from .function import conj, normalize_axes, record, sum_leading, tensors
+from .function import conj, normalize_axes, record, sum_axes, tensors
 
 
 def _expand_back(g, axes, keepdims, shape):
@@ -26,11 +26,11 @@ def _count(shape, axes):
 
 
 def _sum_array(a, axes, keepdims):
-    """a.sum(axes), leading axes (the batch) through ``sum_leading``: CuPy is slow over non-last axes."""
-    if axes is None or len(axes) == a.ndim or axes != tuple(range(len(axes))):
+    """a.sum(axes) through ``sum_axes`` (CuPy is slow over non-last axes)."""
+    if axes is None or len(axes) == a.ndim:
         return a.sum(axis=axes, keepdims=keepdims)
-    out = sum_leading(a, len(axes))
-    return out.reshape((1,) * len(axes) + out.shape) if keepdims else out
+    out = sum_axes(a, axes)
+    return out.reshape([1 if i in axes else n for i, n in enumerate(a.shape)]) if keepdims else out
 
 
 def sum(x, axis=None, keepdims=False):
