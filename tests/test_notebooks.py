@@ -39,6 +39,10 @@ def test_notebook_runs_and_draws(path, device, monkeypatch):
     monkeypatch.setenv("MINIFB_DEVICE", device)
     monkeypatch.setenv("MPLBACKEND", "Agg")  # headless; the notebooks' %matplotlib inline still renders PNGs
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    # One BLAS thread: the notebooks' arrays are small, and BLAS threads that wait for a busy core
+    # made runs on a loaded two-core machine several times slower and erratic.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(variable, "1")
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
