@@ -18,6 +18,7 @@ import numpy as np
 import minifb
 from minifb import backend
 from minifb.data import load_cifar10, load_speech_commands_test_set, log_mel_spectrogram, pcm16_to_float
+from timing import write_json
 
 
 def timed(fn):
@@ -64,8 +65,7 @@ def main():
         report["speech_log_mel_shape"] = [int(len(clips)), *map(int, chunks[0].shape[1:])]
     print(json.dumps(report, indent=1))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+        write_json(args.json, report)
 
 
 if __name__ == "__main__":

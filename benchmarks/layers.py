@@ -20,31 +20,16 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import minifb
 from minifb import backend, models, optim
 from minifb.autograd import conv2d
+from timing import fmt, median_ms, torch_sync, write_json
 
 CONV_SHAPES = ((64, 32), (128, 16), (256, 8))  # (channels, image side)
-
-
-def median_ms(step, sync, warmup: int, steps: int) -> float:
-    """Median wall time of ``step()`` in milliseconds, synchronizing the device after each one."""
-    for _ in range(warmup):
-        step()
-    sync()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 # ---- 1. conv2d ----------------------------------------------------------------------------------
@@ -85,7 +70,7 @@ def torch_conv_steps(batch: int, channels: int, side: int, device: str):
 
 
 def bench_conv(batches, device, have_torch, warmup, steps):
-    sync_torch = _torch_sync(device)
+    sync_torch = torch_sync(device)
     print(f"\nconv2d 3x3, padding 1, Cout = C, float32, TF32 off; median of {steps} steps after {warmup} warm-up")
     print(f"{'batch':>5} {'C':>4} {'HxW':>6} | {'fwd ms':>8} {'torch':>8} {'ratio':>6} | "
           f"{'fwd+bwd ms':>10} {'torch':>8} {'ratio':>6}")
@@ -100,8 +85,8 @@ def bench_conv(batches, device, have_torch, warmup, steps):
             rows.append({"batch": batch, "channels": channels, "side": side,
                          "forward_ms": ours[0], "torch_forward_ms": theirs[0], "forward_ratio": ratios[0],
                          "step_ms": ours[1], "torch_step_ms": theirs[1], "step_ratio": ratios[1]})
-            print(f"{batch:5d} {channels:4d} {side:3d}x{side:<2d} | {ours[0]:8.3f} {_fmt(theirs[0], 8, 3)} "
-                  f"{_fmt(ratios[0], 6, 2)} | {ours[1]:10.3f} {_fmt(theirs[1], 8, 3)} {_fmt(ratios[1], 6, 2)}",
+            print(f"{batch:5d} {channels:4d} {side:3d}x{side:<2d} | {ours[0]:8.3f} {fmt(theirs[0], 8, 3)} "
+                  f"{fmt(ratios[0], 6, 2)} | {ours[1]:10.3f} {fmt(theirs[1], 8, 3)} {fmt(ratios[1], 6, 2)}",
                   flush=True)
     return rows
 
@@ -205,17 +190,6 @@ def bench_memory(batch: int, have_torch: bool) -> dict:
 
 # ---- environment and main ---------------------------------------------------------------------------
 
-def _torch_sync(device: str):
-    if device == "cuda":
-        import torch
-        return torch.cuda.synchronize
-    return lambda: None
-
-
-def _fmt(value, width: int, digits: int) -> str:
-    return f"{value:{width}.{digits}f}" if value is not None else f"{'n/a':>{width}}"
-
-
 def environment(device: str) -> dict:
     info = {"python": platform.python_version(), "numpy": np.__version__, "minifb": minifb.__version__}
     if device == "cuda":
@@ -267,10 +241,7 @@ def main(argv=None) -> int:
     if device == "cuda":
         results["cnn_memory"] = bench_memory(args.memory_batch, have_torch)
     if args.json:
-        partial = args.json + ".part"
-        with open(partial, "w") as f:
-            json.dump(results, f, indent=2)
-        os.replace(partial, args.json)
+        write_json(args.json, results)
     return 0
 
 

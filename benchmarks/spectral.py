@@ -24,32 +24,17 @@ import json
 import math
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import minifb
 from minifb import backend
+from timing import fmt, median_ms, torch_sync, write_json
 
 BATCH, WIDTH, LEVELS = 8, 384, 3
 SIZES = tuple(2**k for k in range(6, 15))  # 64 ... 16384
 QUICK_SIZES = (64, 256, 1024)
-
-
-def median_ms(step, sync, warmup: int, steps: int) -> float:
-    """Median wall time of ``step()`` in milliseconds, synchronizing the device after each one."""
-    for _ in range(warmup):
-        step()
-    sync()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 # ---- minifb ---------------------------------------------------------------------------------------------
@@ -107,13 +92,6 @@ def torch_steps(arrays: dict, device: str):
     return fft_filter, haar, lambda: (x.grad.cpu().numpy(), None if w.grad is None else w.grad.cpu().numpy())
 
 
-def torch_sync(device: str):
-    if device == "cuda":
-        import torch
-        return torch.cuda.synchronize
-    return lambda: None
-
-
 # ---- the run --------------------------------------------------------------------------------------------
 
 def bench(device: str, sizes, have_torch: bool, warmup: int, steps: int) -> list[dict]:
@@ -139,7 +117,7 @@ def bench(device: str, sizes, have_torch: bool, warmup: int, steps: int) -> list
         cells = []
         for label in ("fft_filter", "haar"):
             cells.append(f"{row[f'minifb_{label}_ms']:{13 if label == 'fft_filter' else 9}.3f} "
-                         f"{_fmt(row.get(f'torch_{label}_ms'), 9, 3)} {_fmt(row.get(f'ratio_{label}'), 6, 2)}")
+                         f"{fmt(row.get(f'torch_{label}_ms'), 9, 3)} {fmt(row.get(f'ratio_{label}'), 6, 2)}")
         print(f"{n:>6} | {cells[0]} | {cells[1]}", flush=True)
         rows.append(row)
         if device == "cuda":  # give the memory of this size back before the next one
@@ -157,10 +135,6 @@ def same_gradients(ours, theirs) -> float:
     if worst > 1e-4:
         raise AssertionError(f"minifb and PyTorch gradients differ by {worst:.2e} (relative): not the same computation")
     return worst
-
-
-def _fmt(value, width: int, digits: int) -> str:
-    return f"{value:{width}.{digits}f}" if value is not None else f"{'n/a':>{width}}"
 
 
 def environment(devices) -> dict:
@@ -206,10 +180,7 @@ def main(argv=None) -> int:
     for device in devices:  # the GPU first: its numbers are the ones that matter, the CPU's take longest
         results["results"][device] = bench(device, sizes, have_torch, warmup, steps)
         if args.json:  # after each device, so that a run cut short keeps what it measured
-            partial = args.json + ".part"
-            with open(partial, "w") as f:
-                json.dump(results, f, indent=2)
-            os.replace(partial, args.json)
+            write_json(args.json, results)
     return 0
 
 

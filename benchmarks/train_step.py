@@ -18,14 +18,13 @@ import json
 import os
 import pathlib
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import minifb
 from minifb import backend, models, optim
+from timing import median_ms, torch_sync, write_json
 
 MODELS = ("cnn", "feedback-cnn", "fftnet-vit")
 
@@ -43,22 +42,6 @@ def torch_twin(name: str, model):
     state = {k: torch.from_numpy(v) for k, v in torch_state_dict(model, renames).items()}
     module.load_state_dict(state)
     return module
-
-
-# ---- timing -------------------------------------------------------------------------------------
-
-def median_ms(step, sync, warmup: int, steps: int) -> float:
-    """Median wall time of ``step()`` in milliseconds, synchronizing the device around each one."""
-    for _ in range(warmup):
-        step()
-    sync()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def build(name: str):
@@ -102,8 +85,7 @@ def time_torch(name: str, batch: int, device: str, tf32: bool, warmup: int, step
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    return median_ms(step, sync, warmup, steps)
+    return median_ms(step, torch_sync(device), warmup, steps)
 
 
 def environment(device: str) -> dict:
@@ -160,10 +142,7 @@ def main(argv=None) -> int:
                       f"{theirs if theirs is not None else float('nan'):10.2f} "
                       f"{ratio if ratio is not None else float('nan'):7.2f}", flush=True)
     if args.json:
-        partial = args.json + ".part"
-        with open(partial, "w") as f:
-            json.dump({"environment": env, "steps": steps, "warmup": warmup, "results": rows}, f, indent=2)
-        os.replace(partial, args.json)
+        write_json(args.json, {"environment": env, "steps": steps, "warmup": warmup, "results": rows})
     return 0
 
 

@@ -1,0 +1,47 @@
+"""What the benchmark scripts share: the median time of a step, PyTorch's device sync, table cells
+that may be missing, and writing the results file.
+
+The scripts import it by name: Python puts the folder of the script it runs (benchmarks/) first on
+the import path.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+
+
+def median_ms(step, sync, warmup: int, steps: int) -> float:
+    """Median wall time of ``step()`` in milliseconds, synchronizing the device after each one."""
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def torch_sync(device: str):
+    """A function that waits for PyTorch's queued GPU work on 'cuda'; nothing to wait for on 'cpu'."""
+    if device == "cuda":
+        import torch
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def fmt(value, width: int, digits: int) -> str:
+    """A table cell: ``value`` with ``digits`` decimals, or 'n/a' where there is none (no PyTorch)."""
+    return f"{value:{width}.{digits}f}" if value is not None else f"{'n/a':>{width}}"
+
+
+def write_json(path: str, results) -> None:
+    """Write ``results`` to ``path`` through a temporary name, so a run cut short never leaves half a file."""
+    partial = path + ".part"
+    with open(partial, "w") as f:
+        json.dump(results, f, indent=2)
+    os.replace(partial, path)
