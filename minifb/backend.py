@@ -11,6 +11,7 @@ nor a GPU.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import numpy as np
@@ -157,16 +158,21 @@ def set_tf32(enabled: bool) -> None:
     ``CUPY_TF32`` covers only 2-D matmul; batched matmul needs the math mode on the handle.
     Gradient checks run in float64 and are not affected. Also set by ``MINIFB_TF32=1``.
     """
-    cupy = _import_cupy()
+    _import_cupy()
     from cupy.cuda import cublas, device
 
     handle = device.get_cublas_handle()
     cublas.setMathMode(handle, 3 if enabled else 0)  # 3 = CUBLAS_TF32_TENSOR_OP_MATH
     os.environ["CUPY_TF32"] = "1" if enabled else "0"
-    del cupy
 
 
 def synchronize() -> None:
     """Wait for queued GPU work (for timing); a no-op on the CPU."""
     if _cupy is not None:
         _cupy.cuda.Device().synchronize()
+
+
+@functools.cache
+def elementwise_kernel(in_params: str, out_params: str, operation: str, name: str, preamble: str = ""):
+    """A ``cupy.ElementwiseKernel``, built once for each distinct source and kept (building one is slow)."""
+    return _import_cupy().ElementwiseKernel(in_params, out_params, operation, name, preamble=preamble)

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from .autograd.tensor import Tensor
-from .backend import asnumpy, device_of, get_array_module, to_device
+from .backend import asnumpy, device_of, elementwise_kernel, get_array_module, to_device
 
 
 def _real_view(a):
@@ -168,8 +168,11 @@ class Adam(Optimizer):
         decay = 1 - self.lr * self.weight_decay if self.decoupled else 1.0
         l2 = 0.0 if self.decoupled else self.weight_decay
         if xp is not np:
-            _adam_kernel()(grad, beta1, beta2, step_size, bias_correction2_sqrt, self.eps, decay, l2,
-                           param, state["exp_avg"], state["exp_avg_sq"])
+            kernel = elementwise_kernel(
+                "T grad, T beta1, T beta2, T step_size, T bias_correction2_sqrt, T eps, T decay, T l2",
+                "T param, T m, T v", ADAM_SOURCE, "minifb_adam_update")
+            kernel(grad, beta1, beta2, step_size, bias_correction2_sqrt, self.eps, decay, l2,
+                   param, state["exp_avg"], state["exp_avg_sq"])
             return
         if decay != 1.0:
             param *= decay
@@ -191,26 +194,14 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-_ADAM_KERNEL = None
-
-
-def _adam_kernel():
-    """One fused CuPy kernel for the whole Adam/AdamW update of a parameter (built on first use)."""
-    global _ADAM_KERNEL
-    if _ADAM_KERNEL is None:
-        import cupy
-        _ADAM_KERNEL = cupy.ElementwiseKernel(
-            "T grad, T beta1, T beta2, T step_size, T bias_correction2_sqrt, T eps, T decay, T l2",
-            "T param, T m, T v",
-            """
-            param = param * decay;
-            T g = grad + l2 * param;
-            m = m + (1 - beta1) * (g - m);
-            v = beta2 * v + (1 - beta2) * g * g;
-            param = param - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps);
-            """,
-            "minifb_adam_update")
-    return _ADAM_KERNEL
+# CuPy: the whole Adam/AdamW update of a parameter in one kernel (the NumPy path above, fused).
+ADAM_SOURCE = """
+    param = param * decay;
+    T g = grad + l2 * param;
+    m = m + (1 - beta1) * (g - m);
+    v = beta2 * v + (1 - beta2) * g * g;
+    param = param - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps);
+"""
 
 
 def clip_grad_norm(params, max_norm: float, eps: float = 1e-6):

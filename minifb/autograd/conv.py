@@ -27,11 +27,9 @@ deterministic.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import elementwise_kernel, get_array_module
 from .function import conj, record, tensors
 
 # Elements of one chunk's column matrix. On the CPU 16 MiB in float32: small blocks are reused by
@@ -151,7 +149,9 @@ def _im2col(x, geometry: _Geometry):
     n = x.shape[0]
     if xp is not np:
         col = xp.empty((g.channels * g.kh * g.kw, n * g.out_h * g.out_w), dtype=x.dtype)
-        _im2col_kernel(g.cuda_constants())(x, n, col, size=col.size)
+        kernel = elementwise_kernel("raw T x, int32 batch", "raw T col", IM2COL_SOURCE, "minifb_im2col",
+                                    g.cuda_constants())
+        kernel(x, n, col, size=col.size)
         return col
     (sh, sw), (ph, pw) = g.stride, g.padding
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -169,7 +169,9 @@ def _col2im(col, geometry: _Geometry, out):
     xp = get_array_module(col)
     n = out.shape[0]
     if xp is not np:
-        _col2im_kernel(g.cuda_constants())(xp.ascontiguousarray(col), n, out)
+        kernel = elementwise_kernel("raw T col, int32 batch", "T dx", COL2IM_SOURCE, "minifb_col2im",
+                                    g.cuda_constants())
+        kernel(xp.ascontiguousarray(col), n, out)
         return out
     (sh, sw), (ph, pw) = g.stride, g.padding
     col = col.reshape(g.channels, g.kh, g.kw, n, g.out_h, g.out_w)
@@ -187,7 +189,9 @@ def _to_nchw(y, bias, geometry: _Geometry, out):
     n = out.shape[0]
     if xp is not np:
         bias = xp.zeros(geometry.out_channels, dtype=y.dtype) if bias is None else xp.ascontiguousarray(bias)
-        _to_nchw_kernel(geometry.cuda_constants())(y, bias, n, out)
+        kernel = elementwise_kernel("raw T y, raw T bias, int32 batch", "T out", TO_NCHW_SOURCE,
+                                    "minifb_conv_to_nchw", geometry.cuda_constants())
+        kernel(y, bias, n, out)
         return out
     y = y.reshape(geometry.out_channels, n, -1).transpose(1, 0, 2)
     target = out.reshape(n, geometry.out_channels, -1)
@@ -204,7 +208,9 @@ def _to_cnhw(g, geometry: _Geometry):
     n = g.shape[0]
     if xp is not np:
         g2 = xp.empty((geometry.out_channels, g.size // geometry.out_channels), dtype=g.dtype)
-        _to_cnhw_kernel(geometry.cuda_constants())(xp.ascontiguousarray(g), n, g2)
+        kernel = elementwise_kernel("T g, int32 batch", "raw T g2", TO_CNHW_SOURCE, "minifb_conv_to_cnhw",
+                                    geometry.cuda_constants())
+        kernel(xp.ascontiguousarray(g), n, g2)
         return g2
     return np.ascontiguousarray(g.reshape(n, geometry.out_channels, -1).transpose(1, 0, 2)).reshape(
         geometry.out_channels, -1)
@@ -273,31 +279,3 @@ TO_CNHW_SOURCE = """
     const int n = k / (pixels * OUT_CHANNELS);
     g2[(o * batch + n) * pixels + pixel] = g;
 """
-
-
-@functools.cache
-def _im2col_kernel(constants: str):
-    import cupy
-    return cupy.ElementwiseKernel("raw T x, int32 batch", "raw T col", IM2COL_SOURCE, "minifb_im2col",
-                                  preamble=constants)
-
-
-@functools.cache
-def _col2im_kernel(constants: str):
-    import cupy
-    return cupy.ElementwiseKernel("raw T col, int32 batch", "T dx", COL2IM_SOURCE, "minifb_col2im",
-                                  preamble=constants)
-
-
-@functools.cache
-def _to_nchw_kernel(constants: str):
-    import cupy
-    return cupy.ElementwiseKernel("raw T y, raw T bias, int32 batch", "T out", TO_NCHW_SOURCE, "minifb_conv_to_nchw",
-                                  preamble=constants)
-
-
-@functools.cache
-def _to_cnhw_kernel(constants: str):
-    import cupy
-    return cupy.ElementwiseKernel("T g, int32 batch", "raw T g2", TO_CNHW_SOURCE, "minifb_conv_to_cnhw",
-                                  preamble=constants)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import generator, get_array_module
+from ..backend import elementwise_kernel, generator, get_array_module
 from .function import record, tensors
 
 
@@ -34,24 +34,12 @@ def dropout(x, p: float = 0.5, training: bool = True):
         mask = xp.zeros(x.shape, dtype=real_dtype)
         out = x.data * mask
     elif xp is not np and x.dtype in (np.float32, np.float64):
-        out, mask = _dropout_kernel()(x.data, _uniform(xp, x.shape, x.dtype), p, 1 / (1 - p))
+        # the mask and the output in one kernel (instead of compare, cast, scale, multiply)
+        kernel = elementwise_kernel("T x, T u, T p, T scale", "T y, T mask",
+                                    "mask = u >= p ? scale : (T)0; y = x * mask;", "minifb_dropout")
+        out, mask = kernel(x.data, _uniform(xp, x.shape, x.dtype), p, 1 / (1 - p))
     else:
         keep = _uniform(xp, x.shape, real_dtype if real_dtype in (np.float32, np.float64) else np.float64) >= p
         mask = keep.astype(real_dtype) * (1 / (1 - p))  # a Python float keeps float32 float32
         out = x.data * mask
     return record("dropout", out, (x,), lambda g: (g * mask,))
-
-
-_DROPOUT_KERNEL = None
-
-
-def _dropout_kernel():
-    """CuPy: the mask and the output in one kernel (instead of compare, cast, scale, multiply)."""
-    global _DROPOUT_KERNEL
-    if _DROPOUT_KERNEL is None:
-        import cupy
-        _DROPOUT_KERNEL = cupy.ElementwiseKernel(
-            "T x, T u, T p, T scale", "T y, T mask",
-            "mask = u >= p ? scale : (T)0; y = x * mask;",
-            "minifb_dropout")
-    return _DROPOUT_KERNEL

@@ -13,12 +13,11 @@ channel, one matrix product with M = kron(A_h, A_w) on the flattened image; its 
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import elementwise_kernel, get_array_module
 from .conv import INT32_LIMIT, as_pair, output_size
 from .function import record, tensors
 
@@ -71,14 +70,18 @@ def _max_pool_cuda(x, windows):
     xp = get_array_module(x)
     shape = x.shape[:2] + (windows.out_h, windows.out_w)
     out, argmax = xp.empty(shape, dtype=x.dtype), xp.empty(shape, dtype=windows.offset_type)
-    _max_pool_forward_kernel(windows.cuda_constants())(x, out, argmax)
+    kernel = elementwise_kernel("raw T x", "T out, U argmax", MAX_POOL_FORWARD_SOURCE, "minifb_max_pool_forward",
+                                windows.cuda_constants())
+    kernel(x, out, argmax)
     return out, argmax
 
 
 def _max_pool_backward_cuda(g, argmax, windows, shape):
     xp = get_array_module(g)
     dx = xp.empty(shape, dtype=g.dtype)
-    _max_pool_backward_kernel(windows.cuda_constants())(xp.ascontiguousarray(g), argmax, dx)
+    kernel = elementwise_kernel("raw T g, raw U argmax", "T dx", MAX_POOL_BACKWARD_SOURCE, "minifb_max_pool_backward",
+                                windows.cuda_constants())
+    kernel(xp.ascontiguousarray(g), argmax, dx)
     return dx
 
 
@@ -212,17 +215,3 @@ MAX_POOL_BACKWARD_SOURCE = """
     }
     dx = total;
 """
-
-
-@functools.cache
-def _max_pool_forward_kernel(constants: str):
-    import cupy
-    return cupy.ElementwiseKernel("raw T x", "T out, U argmax", MAX_POOL_FORWARD_SOURCE, "minifb_max_pool_forward",
-                                  preamble=constants)
-
-
-@functools.cache
-def _max_pool_backward_kernel(constants: str):
-    import cupy
-    return cupy.ElementwiseKernel("raw T g, raw U argmax", "T dx", MAX_POOL_BACKWARD_SOURCE,
-                                  "minifb_max_pool_backward", preamble=constants)
