@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 import minifb as mf
 from minifb.autograd import gradcheck
+from minifb.autograd.complex_activation import filtered_mod_relu
 
 given_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 GAP = 0.05  # distance kept from every kink, far beyond gradcheck's step
@@ -106,3 +107,38 @@ def test_bad_input_raises(device):
         mf.mod_relu(z, mf.tensor(np.ones(3, dtype=complex), device=device))
     with pytest.raises(ValueError, match=r"mod_relu: shapes \(2, 3\) and \(4,\) cannot be broadcast"):
         mf.mod_relu(z, mf.tensor(np.ones(4), device=device))
+
+
+@given_settings
+@given(data=st.data(), eps=st.sampled_from([1e-3, 0.5]))
+def test_filtered_mod_relu_forward_and_gradients(device, data, eps):
+    """modReLU(z w, b) as one primitive: the output against the formula at y = z w, gradients for
+    z, the broadcast real filter w and the bias against finite differences."""
+    y, b = draw_case(data, eps)
+    w_shape = data.draw(hnp.broadcastable_shapes(y.shape, max_dims=y.ndim), label="w shape")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="filter seed"))
+    w = rng.choice([-1, 1], size=w_shape) * rng.uniform(0.5, 1.5, size=w_shape)
+    z = y / w  # so that y = z w stays clear of the kinks, as draw_case made it
+    y = z * w
+    out = filtered_mod_relu(mf.tensor(z, device=device), mf.tensor(w, device=device), mf.tensor(b, device=device), eps=eps)
+    np.testing.assert_allclose(out.numpy(), mod_relu_reference(y, b, eps), rtol=1e-12, atol=1e-12)
+    gradcheck(lambda z, w, b: filtered_mod_relu(z, w, b, eps=eps),
+              mf.tensor(z, device=device), mf.tensor(w, device=device), mf.tensor(b, device=device))
+
+
+def test_filtered_mod_relu_single_precision_and_errors(device):
+    """FFTNet's shapes: a complex64 (B, F, H, d) spectrum, float32 (B, F, H, 1) filter and (F, H, 1) bias."""
+    rng = np.random.default_rng(0)
+    z = mf.tensor((rng.standard_normal((2, 5, 3, 4)) + 1j * rng.standard_normal((2, 5, 3, 4))).astype(np.complex64),
+                  requires_grad=True, device=device)
+    w = mf.tensor(rng.uniform(0.5, 1.5, (2, 5, 3, 1)).astype(np.float32), requires_grad=True, device=device)
+    b = mf.tensor(np.full((5, 3, 1), -0.1, dtype=np.float32), requires_grad=True, device=device)
+    out = filtered_mod_relu(z, w, b)
+    assert out.dtype == np.complex64 and out.shape == z.shape
+    out.real.sum().backward()
+    assert (z.grad.dtype, w.grad.dtype, b.grad.dtype) == (np.complex64, np.float32, np.float32)
+    assert w.grad.shape == (2, 5, 3, 1) and b.grad.shape == (5, 3, 1)
+    with pytest.raises(TypeError, match=r"filtered_mod_relu: the filter w and the bias b must be real"):
+        filtered_mod_relu(z, mf.tensor(np.ones(4, dtype=complex), device=device), b)
+    with pytest.raises(ValueError, match=r"filtered_mod_relu: shapes .* cannot be broadcast"):
+        filtered_mod_relu(z, mf.tensor(np.ones(7), device=device), b)

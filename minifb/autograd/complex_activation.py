@@ -13,6 +13,13 @@ z.grad = dL/dRe z + i dL/dIm z), from dout = s dz + z s'(r) dr and dr = Re(conj(
 
 with, for m = max(r, eps):  ds/dr = (f'(r) - [r > eps] s) / m  for s = f(r) / m.
 A real z works too (its phase is its sign).
+
+``filtered_mod_relu(z, w, b)`` is modReLU(z w, b) for a real filter w in one primitive, as FFTNet
+filters and activates its spectrum: with y = z w and g_y the VJP of modReLU at y,
+
+    dL/dz = w g_y        dL/dw = Re(conj(g_y) z)        (summed over the axes w is broadcast along)
+
+so the filtered spectrum, its gradient and the filter's own node are never stored apart.
 """
 from __future__ import annotations
 
@@ -40,6 +47,36 @@ def mod_relu(z, b, eps=1e-3):
         active = (r + b.data) > 0
         return (active - (r > eps) * gain) / m, active / m
     return _record_gain("mod_relu", z, b, r, gain, gain_derivatives)
+
+
+def filtered_mod_relu(z, w, b, eps=1e-3):
+    """modReLU(z w, b) = ReLU(|z w| + b) z w / max(|z w|, eps) for real w and b broadcast against z."""
+    z, w, b = tensors("filtered_mod_relu", z, w, b)
+    if w.is_complex or b.is_complex:
+        raise TypeError(f"filtered_mod_relu: the filter w and the bias b must be real, got w {w.dtype} of shape "
+                        f"{w.shape} and b {b.dtype} of shape {b.shape}")
+    broadcast_shape("filtered_mod_relu", z.shape, w.shape, b.shape)
+    xp = get_array_module(z.data)
+    y = z.data * w.data
+    r = xp.abs(y)
+    m = xp.maximum(r, eps)
+    gain = xp.maximum(r + b.data, 0) / m
+    out = (gain * y).astype(y.dtype, copy=False)
+
+    def vjp(g):
+        grad_y, along = _mod_relu_vjp(xp, g, y, r, m, b.data, gain, eps)
+        return (unbroadcast(grad_y * w.data, z.shape),
+                unbroadcast((grad_y.conj() * z.data).real, w.shape),
+                unbroadcast(along * (((r + b.data) > 0) / m), b.shape))
+    return record("filtered_mod_relu", out, (z, w, b), vjp)
+
+
+def _mod_relu_vjp(xp, g, z, r, m, b, gain, eps):
+    """dL/dz of modReLU at z (module docstring) and Re(conj(g) z), from the forward's r, m = max(r, eps) and gain."""
+    active = (r + b) > 0
+    along = (g.conj() * z).real  # Re(conj(g) z)
+    dgain_dr = (active - (r > eps) * gain) / m
+    return g * gain + (dgain_dr * along / xp.where(r == 0, 1, r)) * z, along
 
 
 def mod_gelu(z, eps=1e-3):

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ..autograd.complex_activation import mod_relu
+from ..autograd.complex_activation import filtered_mod_relu
 from ..autograd.shape import concatenate, pad, swapaxes
 from ..autograd.spectral import irfft, rfft
 from ..autograd.unary import sigmoid, tanh
@@ -73,9 +73,10 @@ class SpectralFilter(Module):
         h, f = self.heads, self.frequencies
         lead = tuple(context.shape[:-1])
         # m: (..., H*F) -> (..., H, F, 1) as in the method, then (..., F, H, 1) to face the spectrum
-        m = swapaxes(tanh(self.modulation(context)).reshape(lead + (h, f, 1)), -3, -2)
-        weight = swapaxes(self.w_base, 0, 1) + m
-        return mod_relu(spectrum * weight, swapaxes(self.bias, 0, 1), eps=1e-3)
+        m = tanh(self.modulation(context)).reshape(lead + (h, f, 1))
+        # The filter and modReLU as one primitive: a single node and no stored filtered spectrum
+        weight = swapaxes(self.w_base + m, -3, -2)
+        return filtered_mod_relu(spectrum, weight, swapaxes(self.bias, 0, 1), eps=1e-3)
 
 
 class FFTMixer(Module):
