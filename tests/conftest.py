@@ -9,9 +9,11 @@ from hypothesis import HealthCheck, settings
 import minifb
 from minifb import backend
 
-# 'ci' keeps the whole suite within a few minutes on 2 cores; 'dev' searches harder.
-settings.register_profile("ci", max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", max_examples=100, deadline=None)
+# 'ci' keeps the whole suite within a few minutes on 2 cores; 'dev' searches harder. The `device`
+# fixture is function-scoped but only a name, the same for every example, so its health check is off.
+SUPPRESSED_CHECKS = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+settings.register_profile("ci", max_examples=12, deadline=None, suppress_health_check=SUPPRESSED_CHECKS)
+settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=SUPPRESSED_CHECKS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -5,14 +5,12 @@ inputs (the checker perturbs real and imaginary parts and weighs complex outputs
 """
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minifb as mf
 from minifb.autograd import gradcheck
-
-given_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def ctensor(values, device, dtype=np.complex128):
@@ -164,7 +162,6 @@ COMPLEX_OPS = {
 
 
 @pytest.mark.parametrize("name", COMPLEX_OPS)
-@given_settings
 @given(data=st.data())
 def test_complex_gradient(name, device, data):
     arrays, f = COMPLEX_OPS[name](data)

@@ -3,15 +3,13 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import minifb as mf
 from minifb.autograd import conv as conv_module
 from minifb.autograd import conv2d, gradcheck
 from minifb.layers import Conv2d
-
-given_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def naive_conv2d(x, w, b, stride, padding):
@@ -68,7 +66,6 @@ def test_conv2d_without_bias_and_with_a_constant_input(device, x_shape, w_shape,
     assert x.grad is None and w.grad is not None
 
 
-@given_settings
 @given(data=st.data())
 def test_conv2d_forward_matches_the_definition(device, data):
     n, c, c_out = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import minifb as mf
@@ -83,12 +83,9 @@ def test_mlp_gradients(device):
 
 # ---- normalisation ------------------------------------------------------------------------------
 
-# The fixtures give each example a fresh device name and seed, which is what we want here.
-given_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 sides = st.integers(1, 4)
 
 
-@given_settings
 @given(lead=st.lists(sides, max_size=2), features=sides, seed=st.integers(0, 2**16))
 def test_layer_norm_primitive_on_drawn_shapes(device, lead, features, seed):
     shape = (*lead, features)
@@ -96,7 +93,6 @@ def test_layer_norm_primitive_on_drawn_shapes(device, lead, features, seed):
     assert gradcheck(layer_norm, x, w, b)
 
 
-@given_settings
 @given(batch=st.integers(2, 4), channels=sides, spatial=st.lists(sides, max_size=2), training=st.booleans(),
        seed=st.integers(0, 2**16))
 def test_batch_norm_primitive_on_drawn_shapes(device, batch, channels, spatial, training, seed):

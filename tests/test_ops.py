@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -21,7 +21,6 @@ from minifb.autograd import gradcheck, tape
 from minifb.autograd.function import sum_leading, unbroadcast
 
 # The fixtures give each example a fresh device name and seed, which is what we want here.
-given_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
 nonscalar_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
@@ -333,7 +332,6 @@ OPS = {
 
 
 @pytest.mark.parametrize("name", OPS)
-@given_settings
 @given(data=st.data())
 def test_gradient(name, device, data):
     arrays, f, _ = OPS[name](data)
@@ -341,7 +339,6 @@ def test_gradient(name, device, data):
 
 
 @pytest.mark.parametrize("name", OPS)
-@given_settings
 @given(data=st.data())
 def test_forward(name, device, data):
     arrays, f, reference = OPS[name](data)
@@ -354,7 +351,6 @@ def test_forward(name, device, data):
         np.testing.assert_allclose(out.numpy(), reference(*(a.astype(np.float64) for a in rounded)), rtol=rtol, atol=atol)
 
 
-@given_settings
 @given(shape=hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=3), data=st.data())
 def test_sum_leading_and_unbroadcast_agree_with_numpy_sums(device, xp, shape, data):
     n = data.draw(st.integers(0, len(shape)), label="leading axes")
@@ -371,7 +367,6 @@ def test_sum_leading_and_unbroadcast_agree_with_numpy_sums(device, xp, shape, da
 
 
 @pytest.mark.parametrize("name", OPS)
-@given_settings
 @given(data=st.data())
 def test_float32_backward_stays_float32(name, device, data, monkeypatch):
     """No VJP promotes float32 to float64 (the cast back would cost a copy of every gradient)."""

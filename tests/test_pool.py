@@ -3,14 +3,12 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import minifb as mf
 from minifb.autograd import adaptive_avg_pool2d, avg_pool2d, gradcheck, max_pool2d
 from minifb.layers import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
-
-given_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def naive_pool(x, kernel, stride, reduce):
@@ -85,7 +83,6 @@ def pool_geometry(data):
     return shape, kernel, stride
 
 
-@given_settings
 @given(data=st.data())
 def test_max_and_avg_pool2d_forward_match_the_definition(device, data):
     shape, kernel, stride = pool_geometry(data)
@@ -96,7 +93,6 @@ def test_max_and_avg_pool2d_forward_match_the_definition(device, data):
                                rtol=1e-12, atol=1e-12)
 
 
-@given_settings
 @given(data=st.data())
 def test_max_pool2d_ties_send_the_gradient_to_the_first_maximum(device, data):
     """Small integers make many ties, inside a window and between overlapping windows."""

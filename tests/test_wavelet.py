@@ -5,13 +5,11 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import minifb as mf
 from minifb.autograd import gradcheck
-
-given_settings = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 # ---- the dense reference --------------------------------------------------------------------------------
@@ -144,7 +142,6 @@ def random_signal(data, shape):
     return np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed")).standard_normal(shape)
 
 
-@given_settings
 @given(data=st.data(), shape=signal_shapes, levels=st.integers(1, 4))
 def test_perfect_reconstruction_and_norm(device, data, shape, levels):
     length = shape[1]
@@ -157,7 +154,6 @@ def test_perfect_reconstruction_and_norm(device, data, shape, levels):
     np.testing.assert_allclose(back.numpy(), x, atol=1e-12)
 
 
-@given_settings
 @given(data=st.data(), shape=signal_shapes, levels=st.integers(1, 3))
 def test_adjoint_equals_inverse(device, data, shape, levels):
     """The backward of the decomposition, fed coefficients c, gives waverec(c)."""
@@ -171,7 +167,6 @@ def test_adjoint_equals_inverse(device, data, shape, levels):
     np.testing.assert_allclose(mf.asnumpy(x.grad), inverse.numpy(), atol=1e-12)
 
 
-@given_settings
 @given(data=st.data(), rows=st.integers(2, 9), cols=st.integers(2, 9), levels=st.integers(1, 3))
 def test_2d_reconstruction_and_norm(device, data, rows, cols, levels):
     levels = min(levels, math.ceil(math.log2(min(rows, cols))))

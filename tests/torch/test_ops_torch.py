@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minifb as mf
@@ -162,7 +162,6 @@ BINARY = {"add": (mf.add, torch.add), "sub": (mf.sub, torch.sub), "mul": (mf.mul
           "div": (mf.div, torch.div), "pow": (mf.pow, torch.pow), "maximum": (mf.maximum, torch.maximum)}
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=3),
        name=st.sampled_from(sorted(BINARY)), seed=st.integers(0, 2**16))
 def test_broadcasting_matches_torch(shapes, name, seed, check):
@@ -172,7 +171,6 @@ def test_broadcasting_matches_torch(shapes, name, seed, check):
     check.op(*BINARY[name], a, b, name=f"{name} {shapes.input_shapes}")
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shapes=hnp.mutually_broadcastable_shapes(signature="(m,n),(n,p)->(m,p)", max_dims=2, max_side=4),
        seed=st.integers(0, 2**16))
 def test_matmul_batch_broadcasting_matches_torch(shapes, seed, check):
