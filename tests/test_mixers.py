@@ -7,7 +7,7 @@ import pytest
 import minifb as mf
 from minifb.autograd import gradcheck
 from minifb.layers import functional_call
-from minifb.layers.fft_mixer import FFTMixer, WindowedFFTMixer, hann_window
+from minifb.layers.fft_mixer import FFTMixer, WindowedFFTMixer, frame_tokens, hann_window, overlap_add_tokens
 from minifb.layers.wavelet_mixer import HybridMixer, WaveletMixer
 from minifb.testing import cast
 
@@ -145,6 +145,26 @@ def test_windowed_mixer_is_local(device):
     assert change[12] > 1e-3
     # The global branch still enters with weight sigmoid(-50) ~ 2e-22.
     assert change[:12 - window].max() < 1e-15 and change[12 + window + 1:].max() < 1e-15
+
+
+@pytest.mark.parametrize("n, window", [(9, 4), (5, 16)])
+def test_framing_and_overlap_add(device, n, window):
+    """Frames against slices of the zero-padded tokens; each primitive is the other's adjoint,
+    <frame(x), y> = <x, overlap_add(y)>; gradients against finite differences."""
+    mixer = WindowedFFTMixer(D, n, H, window)
+    hop, frames = window // 2, mixer.num_frames
+    x = tokens(device, n, seed=5)
+    framed = frame_tokens(x, window, frames)
+    padded = np.zeros((B, mixer.padded_tokens, D))
+    padded[:, hop:hop + n] = x.numpy()
+    expected = np.stack([padded[:, f * hop:f * hop + window] for f in range(frames)], axis=1)
+    np.testing.assert_array_equal(mf.asnumpy(framed), expected)
+    y = np.random.default_rng(6).standard_normal(expected.shape)
+    added = mf.asnumpy(overlap_add_tokens(mf.tensor(y, device=device), n))
+    assert added.shape == (B, n, D)
+    np.testing.assert_allclose(np.vdot(expected, y), np.vdot(x.numpy(), added), rtol=1e-12)
+    gradcheck(lambda t: frame_tokens(t, window, frames), x)
+    gradcheck(lambda t: overlap_add_tokens(t, n), mf.tensor(y, device=device))
 
 
 def test_hann_window_squares_overlap_to_a_positive_sum():

@@ -24,10 +24,11 @@ import math
 import numpy as np
 
 from ..autograd.complex_activation import filtered_mod_relu
-from ..autograd.shape import concatenate, pad, swapaxes
+from ..autograd.function import record, tensors
+from ..autograd.shape import swapaxes
 from ..autograd.spectral import irfft, rfft
 from ..autograd.unary import sigmoid, tanh
-from ..backend import to_device
+from ..backend import get_array_module, to_device
 from .activation import GELU
 from .linear import Linear
 from .module import Module, Parameter, Sequential
@@ -89,16 +90,19 @@ class FFTMixer(Module):
         self.frequencies = num_tokens // 2 + 1
         self.filter = SpectralFilter(dim, heads, self.frequencies)
 
-    def forward(self, x):
+    def forward(self, x, context=None):
+        """``context``: the token mean of x (B, D) when the caller has it already (the gated mixers)."""
         check_tokens("FFTMixer", x, self.num_tokens, self.dim)
         b, n, d = x.shape
-        context = x.mean(axis=1)                                              # (B, D)
+        if context is None:
+            context = x.mean(axis=1)                                          # (B, D)
         spectrum = rfft(x, axis=1, norm="ortho").reshape(b, self.frequencies, self.heads, d // self.heads)
         filtered = self.filter(spectrum, context).reshape(b, self.frequencies, d)
         return irfft(filtered, n=n, axis=1, norm="ortho")
 
-    def macs(self, x_shape) -> int:
-        """The rFFT and the inverse along tokens, for every channel (the MLP's Linears count apart)."""
+    def macs(self, x_shape, context_shape=None) -> int:
+        """The rFFT and the inverse along tokens, for every channel (the MLP's Linears count apart; a
+        context handed in costs nothing)."""
         b, n, d = x_shape
         return 2 * fft_macs(n, b * d)
 
@@ -128,6 +132,48 @@ def hann_window(length: int) -> np.ndarray:
 
     With hop L/2 its squares sum to between 1/2 and 1 wherever two frames overlap."""
     return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / length)
+
+
+def frame_tokens(x, window: int, frames: int):
+    """Frames of ``window`` tokens every hop = window/2 tokens from x (B, N, D), after hop zeros in
+    front and zeros behind up to (frames + 1) hops: (B, frames, window, D), one primitive.
+
+    frames[:, f, t] = padded[:, f hop + t]. Its adjoint, and so its VJP, is ``overlap_add_tokens``.
+    """
+    (x,) = tensors("frame_tokens", x)
+    n = x.shape[1]
+    return record("frame_tokens", _frame(x.data, window, frames), (x,), lambda g: (_overlap_add(g, n),))
+
+
+def overlap_add_tokens(pieces, n: int):
+    """The adjoint of ``frame_tokens``: frames (B, frames, window, D) summed back onto the padded
+    token axis where they were cut, cropped to the n tokens after the first hop: (B, n, D)."""
+    (pieces,) = tensors("overlap_add_tokens", pieces)
+    window, frames = pieces.shape[2], pieces.shape[1]
+    return record("overlap_add_tokens", _overlap_add(pieces.data, n), (pieces,),
+                  lambda g: (_frame(g, window, frames),))
+
+
+def _frame(a, window, frames):
+    """Pad, cut into hops, and join each hop to the next (every padded token lies in two frames)."""
+    xp = get_array_module(a)
+    b, n, d = a.shape
+    hop = window // 2
+    padded = xp.zeros((b, (frames + 1) * hop, d), dtype=a.dtype)
+    padded[:, hop:hop + n] = a
+    chunks = padded.reshape(b, frames + 1, hop, d)
+    return xp.concatenate([chunks[:, :-1], chunks[:, 1:]], axis=2)
+
+
+def _overlap_add(pieces, n):
+    """Hop j gets the first half of frame j and the second half of frame j - 1; crop the padding."""
+    xp = get_array_module(pieces)
+    b, frames, window, d = pieces.shape
+    hop = window // 2
+    summed = xp.zeros((b, frames + 1, hop, d), dtype=pieces.dtype)
+    summed[:, :-1] += pieces[:, :, :hop]
+    summed[:, 1:] += pieces[:, :, hop:]
+    return summed.reshape(b, (frames + 1) * hop, d)[:, hop:hop + n]
 
 
 class WindowedFFTMixer(Module):
@@ -175,24 +221,19 @@ class WindowedFFTMixer(Module):
 
     def _local(self, x):
         b, n, d = x.shape
-        hop, w, frames = self.hop, self.window, self.num_frames
+        w, frames = self.window, self.num_frames
         window, inverse_norm = self._window_and_norm(x)
-        padded = pad(x, ((0, 0), (hop, self.padded_tokens - n - hop), (0, 0)))
-        chunks = padded.reshape(b, frames + 1, hop, d)
-        framed = concatenate([chunks[:, :-1], chunks[:, 1:]], axis=2)           # (B, frames, w, D)
+        framed = frame_tokens(x, w, frames)                                    # (B, frames, w, D)
         context = framed.mean(axis=2)                                          # (B, frames, D)
         spectrum = rfft(framed * window, axis=2, norm="ortho").reshape(b, frames, self.frequencies, self.heads, d // self.heads)
         filtered = self.local_filter(spectrum, context).reshape(b, frames, self.frequencies, d)
         pieces = irfft(filtered, n=w, axis=2, norm="ortho") * window           # (B, frames, w, D)
-        # Overlap-add: chunk j gets the first half of frame j and the second half of frame j-1.
-        first, second = pieces[:, :, :hop], pieces[:, :, hop:]
-        summed = pad(first, ((0, 0), (0, 1), (0, 0), (0, 0))) + pad(second, ((0, 0), (1, 0), (0, 0), (0, 0)))
-        tokens = summed.reshape(b, self.padded_tokens, d)[:, hop:hop + n]
-        return tokens * inverse_norm
+        return overlap_add_tokens(pieces, n) * inverse_norm
 
     def forward(self, x):
         check_tokens("WindowedFFTMixer", x, self.num_tokens, self.dim)
-        return self.gate(self.global_mixer(x), self._local(x), x.mean(axis=1))
+        context = x.mean(axis=1)  # one token mean for the global filter and the gate
+        return self.gate(self.global_mixer(x, context), self._local(x), context)
 
     def macs(self, x_shape) -> int:
         """The local branch's rFFTs and inverses of w points per frame and channel (the global

@@ -42,11 +42,14 @@ class WaveletMixer(Module):
         self.dim, self.num_tokens, self.heads, self.levels = dim, num_tokens, heads, levels
         self.scales = context_mlp(dim, heads * (levels + 1))
 
-    def forward(self, x):
+    def forward(self, x, context=None):
+        """``context``: the token mean of x (B, D) when the caller has it already (the hybrid mixer)."""
         check_tokens("WaveletMixer", x, self.num_tokens, self.dim)
         b, n, d = x.shape
         h = self.heads
-        scale = 1 + tanh(self.scales(x.mean(axis=1))).reshape(b, h, self.levels + 1)
+        if context is None:
+            context = x.mean(axis=1)
+        scale = 1 + tanh(self.scales(context)).reshape(b, h, self.levels + 1)
         coeffs = haar_wavedec(x, self.levels, axis=1)                          # [a_J, d_J, ..., d_1]
         scaled = []
         for k, c in enumerate(coeffs):
@@ -54,8 +57,9 @@ class WaveletMixer(Module):
             scaled.append((c.reshape(b, c.shape[1], h, d // h) * s).reshape(c.shape))
         return haar_waverec(scaled, axis=1, length=n)
 
-    def macs(self, x_shape) -> int:
-        """Analysis and synthesis: 2 MACs per output coefficient and level, both ways."""
+    def macs(self, x_shape, context_shape=None) -> int:
+        """Analysis and synthesis: 2 MACs per output coefficient and level, both ways (a context
+        handed in costs nothing)."""
         b, n, d = x_shape
         per_channel = sum(2 * (length + length % 2) for length in haar_lengths(n, self.levels))
         return 2 * b * d * per_channel
@@ -76,7 +80,8 @@ class HybridMixer(Module):
 
     def forward(self, x):
         check_tokens("HybridMixer", x, self.num_tokens, self.dim)
-        return self.gate(self.global_mixer(x), self.wavelet_mixer(x), x.mean(axis=1))
+        context = x.mean(axis=1)  # one token mean for both branches and the gate
+        return self.gate(self.global_mixer(x, context), self.wavelet_mixer(x, context), context)
 
     def extra_repr(self):
         return f"dim={self.dim}, num_tokens={self.num_tokens}, heads={self.heads}"
