@@ -95,6 +95,11 @@ def is_cupy_array(a) -> bool:
     return _cupy is not None and isinstance(a, _cupy.ndarray)
 
 
+def is_array(a) -> bool:
+    """True for a numpy or a cupy array (not for scalars, lists or tensors)."""
+    return isinstance(a, np.ndarray) or is_cupy_array(a)
+
+
 def device_of(a) -> str:
     """'cuda' for a cupy array, 'cpu' for anything else."""
     return "cuda" if is_cupy_array(a) else "cpu"

@@ -61,15 +61,11 @@ def tensors(name: str, *args) -> tuple:
         elif like is not None and isinstance(a, numbers.Number):
             out.append(Tensor._wrap(_scalar_array(a, like), False))
         else:
-            out.append(Tensor(a, device=like.device if like is not None and not _is_array(a) else None))
+            out.append(Tensor(a, device=like.device if like is not None and not backend.is_array(a) else None))
     if len({type(t.data) for t in out}) > 1 and len({t.device for t in out}) > 1:  # cheap test first
         shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in out)
         raise ValueError(f"{name}: inputs are on different devices ({shapes}); move them with .to(device)")
     return tuple(out)
-
-
-def _is_array(a) -> bool:
-    return isinstance(a, np.ndarray) or backend.is_cupy_array(a)
 
 
 def broadcast_shape(name: str, *shapes) -> tuple:

@@ -96,7 +96,7 @@ def _index_arrays(index, xp):
     """Tensors inside an index become arrays; report whether any advanced (array) index is used."""
     parts = index if isinstance(index, tuple) else (index,)
     parts = tuple(p.data if isinstance(p, Tensor) else p for p in parts)
-    parts = tuple(xp.asarray(p) if isinstance(p, (list, np.ndarray)) or backend.is_cupy_array(p) else p for p in parts)
+    parts = tuple(xp.asarray(p) if isinstance(p, list) or backend.is_array(p) else p for p in parts)
     # Integer arrays may repeat an index (the VJP must then add); boolean masks cannot.
     advanced = any(hasattr(p, "dtype") and p.dtype.kind in "iu" and p.ndim > 0 for p in parts)
     return (parts if isinstance(index, tuple) else parts[0]), advanced

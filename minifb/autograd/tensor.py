@@ -20,9 +20,9 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         if device is None:
-            device = backend.device_of(data) if _is_array(data) else backend.get_default_device()
+            device = backend.device_of(data) if backend.is_array(data) else backend.get_default_device()
         xp = backend.xp_for(device)
-        if not _is_array(data):
+        if not backend.is_array(data):
             python_data = not isinstance(data, np.generic)  # a NumPy scalar keeps its dtype
             data = np.asarray(data)
             if python_data and dtype is None and data.dtype in (np.float64, np.complex128):
@@ -81,7 +81,7 @@ class Tensor:
             grad = xp.ones_like(self.data)
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
-            grad = backend.to_device(grad, self.device) if _is_array(grad) else xp.asarray(grad)
+            grad = backend.to_device(grad, self.device) if backend.is_array(grad) else xp.asarray(grad)
             if grad.shape != self.data.shape:
                 raise ValueError(f"backward: grad has shape {tuple(grad.shape)}, the tensor has shape {self.shape}")
         tape.backward(self, grad, retain_graph=retain_graph)
@@ -184,10 +184,6 @@ class Tensor:
     def imag(self): return complex_ops.imag(self)
     @property
     def T(self): return shape_ops.transpose(self, None)
-
-
-def _is_array(a) -> bool:
-    return isinstance(a, np.ndarray) or backend.is_cupy_array(a)
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, device: str | None = None) -> Tensor:

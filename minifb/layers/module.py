@@ -42,10 +42,6 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-def _is_array(a) -> bool:
-    return isinstance(a, np.ndarray) or backend.is_cupy_array(a)
-
-
 class Module:
     """Base class of every layer and model (see the module docstring for how to write one)."""
 
@@ -91,7 +87,7 @@ class Module:
         object.__delattr__(self, name)
 
     def _check_buffer(self, name, value):
-        if value is not None and not _is_array(value):
+        if value is not None and not backend.is_array(value):
             raise TypeError(f"{type(self).__name__}: buffer {name!r} must be a numpy/cupy array or None, "
                             f"got {type(value).__name__}")
         return value
