@@ -5,6 +5,8 @@ by the derivative of the reduced value with respect to each element.
 """
 from __future__ import annotations
 
+import math
+
 from ..backend import get_array_module
 from .function import conj, normalize_axes, record, sum_axes, tensors
 
@@ -19,10 +21,8 @@ def _expand_back(g, axes, keepdims, shape):
 
 
 def _count(shape, axes):
-    n = 1
-    for i in (range(len(shape)) if axes is None else axes):
-        n *= shape[i]
-    return n
+    """How many elements each reduced value gathers."""
+    return math.prod(shape if axes is None else [shape[i] for i in axes])
 
 
 def _sum_array(a, axes, keepdims):
@@ -67,7 +67,8 @@ def var(x, axis=None, keepdims=False, ddof=0):
     axes = normalize_axes("var", axis, x.ndim, x.shape)
     n = _count(x.shape, axes)
     if n - ddof <= 0:
-        raise ValueError(f"var: {n} element(s) along axis {axis} with ddof={ddof}")
+        raise ValueError(f"var: {n} element(s) along axis {axis} with ddof={ddof} in a tensor of shape {x.shape}; "
+                         f"expected more than {ddof}")
     centered = x.data - _sum_array(x.data, axes, True) / n
     out = _sum_array((centered * conj(centered)).real, axes, keepdims) / (n - ddof)
 
