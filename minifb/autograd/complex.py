@@ -20,10 +20,10 @@ def complex(re, im):
     re, im = tensors("complex", re, im)
     if re.is_complex or im.is_complex:
         raise TypeError(f"complex: re and im must be real, got {re.dtype} and {im.dtype}")
-    broadcast_shape("complex", re.shape, im.shape)
+    shape = broadcast_shape("complex", re.shape, im.shape)
     dtype = np.result_type(re.dtype, im.dtype, np.complex64)
     xp = get_array_module(re.data)
-    out = xp.empty(np.broadcast_shapes(re.shape, im.shape), dtype=dtype)
+    out = xp.empty(shape, dtype=dtype)
     out.real, out.imag = re.data, im.data
     return record("complex", out, (re, im), lambda g: (unbroadcast(g.real, re.shape), unbroadcast(g.imag, im.shape)))
 

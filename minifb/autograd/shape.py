@@ -41,6 +41,7 @@ permute = transpose
 
 
 def swapaxes(x, a, b):
+    """Exchange axes ``a`` and ``b``: a transpose, whose VJP swaps them back."""
     (x,) = tensors("swapaxes", x)
     axes = list(range(x.ndim))
     a, b = (normalize_axis("swapaxes", i, x.ndim, x.shape) for i in (a, b))
