@@ -42,34 +42,34 @@ class Conv2d(Module):
                 f"padding={self.padding}, bias={self.bias is not None}")
 
 
-class MaxPool2d(Module):
+class _Pool2d(Module):
+    """A pooling op over kernel_size windows, moved by stride (default: kernel_size)."""
+
+    pool = None  # the op of minifb.autograd.pool, set by each subclass
+
+    def __init__(self, kernel_size, stride=None):
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = as_pair(name, "kernel_size", kernel_size, 1)
+        self.stride = self.kernel_size if stride is None else as_pair(name, "stride", stride, 1)
+
+    def forward(self, x):
+        return self.pool(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool2d(_Pool2d):
     """The maximum of each kernel_size window, moved by stride (default: kernel_size)."""
 
-    def __init__(self, kernel_size, stride=None):
-        super().__init__()
-        self.kernel_size = as_pair("MaxPool2d", "kernel_size", kernel_size, 1)
-        self.stride = self.kernel_size if stride is None else as_pair("MaxPool2d", "stride", stride, 1)
-
-    def forward(self, x):
-        return max_pool2d(x, self.kernel_size, self.stride)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+    pool = staticmethod(max_pool2d)
 
 
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """The mean of each kernel_size window, moved by stride (default: kernel_size)."""
 
-    def __init__(self, kernel_size, stride=None):
-        super().__init__()
-        self.kernel_size = as_pair("AvgPool2d", "kernel_size", kernel_size, 1)
-        self.stride = self.kernel_size if stride is None else as_pair("AvgPool2d", "stride", stride, 1)
-
-    def forward(self, x):
-        return avg_pool2d(x, self.kernel_size, self.stride)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+    pool = staticmethod(avg_pool2d)
 
 
 class AdaptiveAvgPool2d(Module):
