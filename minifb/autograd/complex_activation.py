@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import math
 
-from ..backend import get_array_module
+import numpy as np
+
+from ..backend import elementwise_kernel, get_array_module
 from .function import broadcast_shape, record, tensors, unbroadcast
 from .unary import erf
 
@@ -57,6 +59,15 @@ def filtered_mod_relu(z, w, b, eps=1e-3):
                         f"{w.shape} and b {b.dtype} of shape {b.shape}")
     broadcast_shape("filtered_mod_relu", z.shape, w.shape, b.shape)
     xp = get_array_module(z.data)
+    if xp is not np and z.is_complex and w.dtype == b.dtype == z.data.real.dtype:
+        # CuPy: the whole chain in one kernel each way instead of ~7 forward and ~15 backward
+        out = _filtered_mod_relu_kernel()(z.data, w.data, b.data, eps)
+
+        def vjp(g):
+            grad_z, grad_w, grad_b = _filtered_mod_relu_vjp_kernel()(g, z.data, w.data, b.data, eps)
+            return unbroadcast(grad_z, z.shape), unbroadcast(grad_w, w.shape), unbroadcast(grad_b, b.shape)
+        return record("filtered_mod_relu", out, (z, w, b), vjp)
+
     y = z.data * w.data
     r = xp.abs(y)
     m = xp.maximum(r, eps)
@@ -69,6 +80,36 @@ def filtered_mod_relu(z, w, b, eps=1e-3):
                 unbroadcast((grad_y.conj() * z.data).real, w.shape),
                 unbroadcast(along * (((r + b.data) > 0) / m), b.shape))
     return record("filtered_mod_relu", out, (z, w, b), vjp)
+
+
+# The same formulas as the NumPy path for CuPy (C: the complex type of z, R: its real type).
+_FILTERED_MOD_RELU_FORWARD = """
+    C y = z * w;
+    R r = abs(y);
+    result = y * (max(r + b, (R)0) / max(r, eps));
+"""
+_FILTERED_MOD_RELU_BACKWARD = """
+    C y = z * w;
+    R r = abs(y);
+    R m = max(r, eps);
+    R active = r + b > 0 ? (R)1 : (R)0;
+    R gain = max(r + b, (R)0) / m;
+    R along = g.real() * y.real() + g.imag() * y.imag();
+    R dgain_dr = (active - (r > eps ? gain : (R)0)) / m;
+    C grad_y = g * gain + y * (dgain_dr * along / (r == 0 ? (R)1 : r));
+    grad_z = grad_y * w;
+    grad_w = grad_y.real() * z.real() + grad_y.imag() * z.imag();
+    grad_b = along * (active / m);
+"""
+
+
+def _filtered_mod_relu_kernel():
+    return elementwise_kernel("C z, R w, R b, R eps", "C result", _FILTERED_MOD_RELU_FORWARD, "minifb_filtered_mod_relu")
+
+
+def _filtered_mod_relu_vjp_kernel():
+    return elementwise_kernel("C g, C z, R w, R b, R eps", "C grad_z, R grad_w, R grad_b", _FILTERED_MOD_RELU_BACKWARD,
+                              "minifb_filtered_mod_relu_vjp")
 
 
 def _mod_relu_vjp(xp, g, z, r, m, b, gain, eps):
