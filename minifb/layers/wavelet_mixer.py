@@ -16,6 +16,7 @@ FFT mixer: alpha = sigmoid(MLP(c)), out = alpha global + (1 - alpha) wavelet.
 """
 from __future__ import annotations
 
+from ..autograd.shape import expand
 from ..autograd.wavelet import haar_wavedec, haar_waverec
 from ..autograd.unary import tanh
 from .fft_mixer import FFTMixer, HeadGate, check_heads, check_tokens, context_mlp
@@ -49,12 +50,13 @@ class WaveletMixer(Module):
         h = self.heads
         if context is None:
             context = x.mean(axis=1)
-        scale = 1 + tanh(self.scales(context)).reshape(b, h, self.levels + 1)
+        sets = self.levels + 1
+        scale = 1 + tanh(self.scales(context)).reshape(b, h, 1, sets)
+        # Each head's scales repeated over its d/H channels, (B, D, J + 1): a coefficient set then
+        # takes its scales as one (B, 1, D) slice, with no head split of the coefficients.
+        per_channel = expand(scale, (b, h, d // h, sets)).reshape(b, d, sets)
         coeffs = haar_wavedec(x, self.levels, axis=1)                          # [a_J, d_J, ..., d_1]
-        scaled = []
-        for k, c in enumerate(coeffs):
-            s = scale[:, :, k].reshape(b, 1, h, 1)
-            scaled.append((c.reshape(b, c.shape[1], h, d // h) * s).reshape(c.shape))
+        scaled = [c * per_channel[:, None, :, k] for k, c in enumerate(coeffs)]
         return haar_waverec(scaled, axis=1, length=n)
 
     def macs(self, x_shape, context_shape=None) -> int:
