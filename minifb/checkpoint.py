@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from . import backend
+from .atomic_file import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -46,20 +46,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, extra=None) -> 
     except TypeError as e:
         raise TypeError(f"save_checkpoint: extra must be JSON-serialisable (numbers, strings, lists, dicts): {e}") from None
 
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"save_checkpoint: the folder {folder} of {path} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path, "save_checkpoint") as f:
+        np.savez(f, **arrays)
 
 
 def load_checkpoint(path, model, optimizer=None, scheduler=None):

@@ -7,8 +7,9 @@ matplotlib (``pip install minifb[plot]``).
 from __future__ import annotations
 
 import json
-import os
 import pathlib
+
+from .atomic_file import atomic_write
 
 
 def add_arguments(parser) -> None:
@@ -65,10 +66,9 @@ def plot_runs(runs: dict[str, list[dict]], out, title: str | None = None) -> pat
     fig.tight_layout()
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".part")
-    fig.savefig(partial, format="png", dpi=120)
+    with atomic_write(out, "plot") as f:
+        fig.savefig(f, format="png", dpi=120)
     plt.close(fig)
-    os.replace(partial, out)
     return out
 
 

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from . import backend
+from .atomic_file import atomic_write
 
 AUDIO_INPUT = (40, 98)  # log-mel bands and frames of a 1 s clip (DESIGN.md: 30 ms window, 10 ms hop)
 
@@ -108,18 +108,8 @@ def export(name: str, seed: int = 0, batch: int = 4, settings=None, dtype: str =
 
 def write(path, arrays: dict) -> None:
     """Write ``arrays`` to ``path`` as .npz under a temporary name in the same folder, then rename."""
-    folder = _folder_of(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # the permissions of an ordinary new file, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path, "reference") as f:
+        np.savez(f, **arrays)
 
 
 def _folder_of(path) -> str:

@@ -9,11 +9,10 @@ order, and 20 clips per class of the test set drawn with numpy.random.default_rn
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 
 import numpy as np
 
+from ..atomic_file import atomic_write
 from .cifar10 import load_cifar10
 from .samples import CIFAR10_SAMPLE, SPEECH_COMMANDS_SAMPLE, encode_rows
 from .speech_commands import LABELS_12, load_speech_commands_test_set
@@ -27,14 +26,8 @@ def first_per_class(labels: np.ndarray, count: int) -> np.ndarray:
 
 def save_npz(path, **arrays) -> None:
     """np.savez_compressed to a temporary name, then renamed."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path, "make_samples") as f:
+        np.savez_compressed(f, **arrays)
 
 
 def main(argv=None) -> None:

@@ -5,12 +5,11 @@ named, rather than silently reinterpreted.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import wave
-from pathlib import Path
 
 import numpy as np
+
+from ..atomic_file import atomic_write
 
 
 def read_wav(path) -> tuple[np.ndarray, int]:
@@ -39,15 +38,8 @@ def write_wav(path, samples, sample_rate: int = 16000) -> None:
     samples = np.asarray(samples)
     if samples.ndim != 1 or samples.dtype != np.int16:
         raise ValueError(f"write_wav: expected int16 samples of shape (T,), got {samples.dtype} {samples.shape}")
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh, wave.open(fh, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(sample_rate)
-            w.writeframes(samples.astype("<i2").tobytes())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path, "write_wav") as f, wave.open(f, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(samples.astype("<i2").tobytes())
