@@ -228,3 +228,30 @@ def test_bad_configurations_are_rejected():
         WindowedFFTMixer(4, 9, 2, window=5)
     with pytest.raises(ValueError, match="WaveletMixer: 4 Haar level"):
         WaveletMixer(4, 8, 2, levels=4)
+
+
+# ---- the attention baseline -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("p", [0.0, 0.5])
+def test_self_attention_primitive(device, p):
+    """The fused attention against the definition (with the dropout mask drawn from the same seed),
+    and its gradient against finite differences; the mask is redrawn from that seed on every call."""
+    from minifb.autograd.dropout import dropout
+    from minifb.layers.attention import self_attention
+    heads, n, dim = 2, 5, 6
+    qkv = mf.tensor(np.random.default_rng(7).standard_normal((B, n, 3 * dim)), device=device)
+
+    def attend(t):
+        mf.seed(11)
+        return self_attention(t, heads, p)
+    q, k, v = (qkv.numpy()[..., i * dim:(i + 1) * dim].reshape(B, n, heads, -1).transpose(0, 2, 1, 3) for i in range(3))
+    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(dim // heads)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    mf.seed(11)  # the mask dropout draws for the weights: 0 or 1 / (1 - p)
+    mask = dropout(mf.tensor(np.ones(weights.shape), device=device), p).numpy()
+    expected = (weights * mask @ v).transpose(0, 2, 1, 3).reshape(B, n, dim)
+    np.testing.assert_allclose(mf.asnumpy(attend(qkv)), expected, rtol=1e-12, atol=1e-12)
+    gradcheck(attend, qkv)
+    with pytest.raises(ValueError, match=r"self_attention: expected packed projections .* got shape \(2, 5, 16\)"):
+        self_attention(mf.tensor(np.ones((B, n, 16)), device=device), heads)

@@ -3,10 +3,59 @@ from __future__ import annotations
 
 import math
 
+from ..autograd.dropout import dropout
+from ..autograd.function import record, tensors
 from ..autograd.loss import softmax
+from ..autograd.tensor import Tensor
+from ..backend import get_array_module
 from .activation import Dropout
 from .linear import Linear
 from .module import Module
+
+
+def self_attention(qkv, heads: int, p: float = 0.0, training: bool = True):
+    """softmax(Q K^T / sqrt(d)) V per head from the packed projections qkv (B, N, 3D) -> (B, N, D),
+    with dropout p on the attention weights while training; one primitive.
+
+    With S = (Q / sqrt(d)) K^T, A = softmax(S) M (M: the dropout mask, scaled by 1/(1 - p)), O = A V
+    and G = dL/dO, per head (Vaswani et al., 2017):
+
+        dL/dV = A^T G,   dL/dA = G V^T,   dL/dS = P (dL/dA M - sum_j (dL/dA M)_j P_j)   (P = softmax(S)),
+        dL/dQ = dL/dS K / sqrt(d),   dL/dK = dL/dS^T Q / sqrt(d)
+
+    The three gradients are written straight into one (B, N, 3D) array, in qkv's own layout.
+    """
+    (qkv,) = tensors("self_attention", qkv)
+    if qkv.ndim != 3 or qkv.shape[2] % (3 * heads):
+        raise ValueError(f"self_attention: expected packed projections (B, N, 3 * heads * d) for {heads} heads, "
+                         f"got shape {tuple(qkv.shape)}")
+    xp = get_array_module(qkv.data)
+    b, n, width = qkv.shape
+    dim, head_dim = width // 3, width // (3 * heads)
+    scale = 1 / math.sqrt(head_dim)
+    # (B, N, 3D) -> (3, B, heads, N, d): views of q, k and v
+    q, k, v = qkv.data.reshape(b, n, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
+    q_scaled = q * scale
+    weights = softmax(Tensor(q_scaled @ k.swapaxes(-1, -2)), axis=-1).data     # (B, heads, N, N)
+    mask = None
+    if training and p > 0:
+        # The mask itself, as dropout draws it for an array of the weights' shape and dtype.
+        mask = dropout(Tensor(xp.ones_like(weights)), p).data
+    dropped = weights if mask is None else weights * mask
+    out = (dropped @ v).transpose(0, 2, 1, 3).reshape(b, n, dim)
+
+    def vjp(g):
+        g = g.reshape(b, n, heads, head_dim).transpose(0, 2, 1, 3)               # (B, heads, N, d)
+        grad = xp.empty((b, n, 3, heads, head_dim), dtype=qkv.dtype)
+        grad_q, grad_k, grad_v = grad.transpose(2, 0, 3, 1, 4)                   # views into grad
+        grad_v[...] = dropped.swapaxes(-1, -2) @ g
+        grad_dropped = g @ v.swapaxes(-1, -2)
+        grad_weights = grad_dropped if mask is None else grad_dropped * mask
+        grad_scores = weights * (grad_weights - (grad_weights * weights).sum(axis=-1, keepdims=True))
+        grad_q[...] = (grad_scores @ k) * scale
+        grad_k[...] = grad_scores.swapaxes(-1, -2) @ q_scaled
+        return (grad.reshape(b, n, width),)
+    return record("self_attention", out, (qkv,), vjp)
 
 
 class MultiHeadSelfAttention(Module):
@@ -21,7 +70,6 @@ class MultiHeadSelfAttention(Module):
         if dim % heads:
             raise ValueError(f"MultiHeadSelfAttention: dim {dim} is not divisible by heads {heads}")
         self.dim, self.heads, self.head_dim = dim, heads, dim // heads
-        self.scale = 1 / math.sqrt(self.head_dim)
         self.qkv = Linear(dim, 3 * dim, bias=bias)
         self.attn_drop = Dropout(dropout)
         self.proj = Linear(dim, dim, bias=bias)
@@ -30,13 +78,7 @@ class MultiHeadSelfAttention(Module):
     def forward(self, x):
         if x.ndim != 3 or x.shape[-1] != self.dim:
             raise ValueError(f"MultiHeadSelfAttention(dim={self.dim}): expected input (B, N, {self.dim}), got shape {tuple(x.shape)}")
-        b, n, _ = x.shape
-        # (B, N, 3D) -> (3, B, heads, N, d): q, k and v, each split into heads
-        qkv = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).transpose(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        weights = softmax((q * self.scale) @ k.transpose(0, 1, 3, 2), axis=-1)  # (B, heads, N, N)
-        out = self.attn_drop(weights) @ v                                         # (B, heads, N, d)
-        out = out.transpose(0, 2, 1, 3).reshape(b, n, self.dim)
+        out = self_attention(self.qkv(x), self.heads, self.attn_drop.p, self.training)
         return self.proj_drop(self.proj(out))
 
     def extra_repr(self):
