@@ -7,9 +7,10 @@ the import path.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
+
+from minifb.atomic_file import atomic_write
 
 
 def median_ms(step, sync, warmup: int, steps: int) -> float:
@@ -41,7 +42,5 @@ def fmt(value, width: int, digits: int) -> str:
 
 def write_json(path: str, results) -> None:
     """Write ``results`` to ``path`` through a temporary name, so a run cut short never leaves half a file."""
-    partial = path + ".part"
-    with open(partial, "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(partial, path)
+    with atomic_write(path, "benchmark") as f:
+        f.write(json.dumps(results, indent=2).encode())

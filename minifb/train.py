@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import backend
+from .atomic_file import atomic_write
 from .autograd import Tensor, cross_entropy, no_grad
 
 TASKS = ("cifar10", "cifar10-sample", "speech-commands")  # cifar10-sample: the shipped 2,000/1,000 images
@@ -423,19 +424,21 @@ def to_json(value, indent=None) -> str:
     return json.dumps(clean(value), indent=indent, allow_nan=False)
 
 
+def write_lines(path: pathlib.Path, lines) -> None:
+    """Write text lines through a temporary name: a reader never sees half a file."""
+    with atomic_write(path, "train") as f:
+        f.write("".join(line + "\n" for line in lines).encode())
+
+
 def write_json(path: pathlib.Path, value) -> None:
-    """Write JSON to a temporary name and rename it: a reader never sees half a file."""
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(to_json(value, indent=2) + "\n")
-    os.replace(partial, path)
+    """``value`` as indented JSON (non-finite numbers as null), written atomically."""
+    write_lines(path, [to_json(value, indent=2)])
 
 
 def append_line(path: pathlib.Path, record: dict) -> None:
     """Append one JSON line, rewriting the file atomically (it is small: one line per epoch)."""
     lines = path.read_text().splitlines() if path.exists() else []
-    partial = path.with_name(path.name + ".part")
-    partial.write_text("".join(line + "\n" for line in lines + [to_json(record)]))
-    os.replace(partial, path)
+    write_lines(path, lines + [to_json(record)])
 
 
 def write_final(out: pathlib.Path, record: dict) -> None:
@@ -447,10 +450,7 @@ def keep_epochs_up_to(path: pathlib.Path, last_epoch: int) -> None:
     """Drop metric lines after the checkpoint's epoch (written after it by an interrupted run)."""
     if path.exists():
         lines = [line for line in path.read_text().splitlines() if line.strip()]
-        kept = [line for line in lines if json.loads(line)["epoch"] <= last_epoch]
-        partial = path.with_name(path.name + ".part")
-        partial.write_text("".join(line + "\n" for line in kept))
-        os.replace(partial, path)
+        write_lines(path, [line for line in lines if json.loads(line)["epoch"] <= last_epoch])
 
 
 def write_config(out: pathlib.Path, config: dict, model, data: TaskData, device: str) -> None:
