@@ -77,7 +77,7 @@ def filtered_mod_relu(z, w, b, eps=1e-3):
     def vjp(g):
         grad_y, along = _mod_relu_vjp(xp, g, y, r, m, b.data, gain, eps)
         return (unbroadcast(grad_y * w.data, z.shape),
-                unbroadcast((grad_y.conj() * z.data).real, w.shape),
+                unbroadcast(_real_dot(grad_y, z.data), w.shape),
                 unbroadcast(along * (((r + b.data) > 0) / m), b.shape))
     return record("filtered_mod_relu", out, (z, w, b), vjp)
 
@@ -115,9 +115,16 @@ def _filtered_mod_relu_vjp_kernel():
 def _mod_relu_vjp(xp, g, z, r, m, b, gain, eps):
     """dL/dz of modReLU at z (module docstring) and Re(conj(g) z), from the forward's r, m = max(r, eps) and gain."""
     active = (r + b) > 0
-    along = (g.conj() * z).real  # Re(conj(g) z)
+    along = _real_dot(g, z)
     dgain_dr = (active - (r > eps) * gain) / m
     return g * gain + (dgain_dr * along / xp.where(r == 0, 1, r)) * z, along
+
+
+def _real_dot(a, b):
+    """Re(conj(a) b) = Re a Re b + Im a Im b, elementwise, without a complex temporary."""
+    if a.dtype.kind != "c" or b.dtype.kind != "c":
+        return (a.conj() * b).real
+    return a.real * b.real + a.imag * b.imag
 
 
 def mod_gelu(z, eps=1e-3):
