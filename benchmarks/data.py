@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
-import numpy as np
-
-import minifb
 from minifb import backend
 from minifb.data import load_cifar10, load_speech_commands_test_set, log_mel_spectrogram, pcm16_to_float
+from minifb.train import environment
 from timing import write_json
 
 
@@ -38,12 +35,7 @@ def main():
     parser.add_argument("--json")
     args = parser.parse_args()
     xp = backend.xp_for(args.device)
-    report = {"device": args.device, "python": platform.python_version(), "numpy": np.__version__,
-              "minifb": minifb.__version__}
-    if args.device == "cuda":
-        import cupy
-        report["gpu"] = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
-        report["cupy"] = cupy.__version__
+    report = {"device": args.device, **environment(args.device)}
     if args.cifar:
         def load_all():
             train, test = load_cifar10(args.cifar, train=True), load_cifar10(args.cifar, train=False)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 
 import numpy as np
@@ -27,7 +25,7 @@ import numpy as np
 import minifb
 from minifb import backend, models, optim
 from minifb.autograd import conv2d
-from timing import fmt, median_ms, torch_sync, write_json
+from timing import environment, fmt, median_ms, torch_sync, write_json
 
 CONV_SHAPES = ((64, 32), (128, 16), (256, 8))  # (channels, image side)
 
@@ -189,25 +187,6 @@ def bench_memory(batch: int, have_torch: bool) -> dict:
 
 
 # ---- environment and main ---------------------------------------------------------------------------
-
-def environment(device: str) -> dict:
-    info = {"python": platform.python_version(), "numpy": np.__version__, "minifb": minifb.__version__}
-    if device == "cuda":
-        import cupy
-        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
-        info.update(device=name.decode() if isinstance(name, bytes) else name, cupy=cupy.__version__,
-                    cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
-    else:
-        info["device"] = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
-    try:
-        import torch
-        info["torch"] = torch.__version__
-        info["cudnn"] = torch.backends.cudnn.version() if device == "cuda" else None
-        info["cudnn_benchmark"] = torch.backends.cudnn.benchmark
-    except ImportError:
-        info["torch"] = None
-    return info
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

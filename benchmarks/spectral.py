@@ -30,7 +30,7 @@ import numpy as np
 
 import minifb
 from minifb import backend
-from timing import fmt, median_ms, torch_sync, write_json
+from timing import environment, fmt, median_ms, torch_sync, write_json
 
 BATCH, WIDTH, LEVELS = 8, 384, 3
 SIZES = tuple(2**k for k in range(6, 15))  # 64 ... 16384
@@ -137,22 +137,6 @@ def same_gradients(ours, theirs) -> float:
     return worst
 
 
-def environment(devices) -> dict:
-    info = {"python": platform.python_version(), "numpy": np.__version__, "minifb": minifb.__version__,
-            "cpu": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
-    if "cuda" in devices:
-        import cupy
-        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
-        info.update(gpu=name.decode() if isinstance(name, bytes) else name, cupy=cupy.__version__,
-                    cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
-    try:
-        import torch
-        info.update(torch=torch.__version__, torch_cpu_threads=torch.get_num_threads())
-    except ImportError:
-        info["torch"] = None
-    return info
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, fewer steps")
@@ -174,7 +158,8 @@ def main(argv=None) -> int:
     except ImportError:
         have_torch = False
         print("PyTorch is not installed: timing minifb only", file=sys.stderr)
-    env = environment(devices)
+    env = environment("cuda" if "cuda" in devices else "cpu")
+    env["cpu"] = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     print(json.dumps(env))
     results = {"environment": env, "steps": steps, "warmup": warmup, "results": {}}
     for device in devices:  # the GPU first: its numbers are the ones that matter, the CPU's take longest

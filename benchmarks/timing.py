@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: the median time of a step, PyTorch's device sync, table cells
-that may be missing, and writing the results file.
+"""What the benchmark scripts share: the median time of a step, PyTorch's device sync, the
+versions and device of a run, table cells that may be missing, and writing the results file.
 
 The scripts import it by name: Python puts the folder of the script it runs (benchmarks/) first on
 the import path.
@@ -11,6 +11,7 @@ import statistics
 import time
 
 from minifb.atomic_file import atomic_write
+from minifb.train import environment as minifb_environment
 
 
 def median_ms(step, sync, warmup: int, steps: int) -> float:
@@ -33,6 +34,20 @@ def torch_sync(device: str):
         import torch
         return torch.cuda.synchronize
     return lambda: None
+
+
+def environment(device: str) -> dict:
+    """The versions and device that a training run records (minifb.train), with PyTorch's versions."""
+    info = minifb_environment(device)
+    try:
+        import torch
+    except ImportError:
+        info["torch"] = None
+        return info
+    info.update(torch=torch.__version__, torch_cpu_threads=torch.get_num_threads())
+    if device == "cuda":
+        info.update(cudnn=torch.backends.cudnn.version(), cudnn_benchmark=torch.backends.cudnn.benchmark)
+    return info
 
 
 def fmt(value, width: int, digits: int) -> str:

@@ -15,16 +15,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import pathlib
-import platform
 import sys
 
 import numpy as np
 
 import minifb
 from minifb import backend, models, optim
-from timing import median_ms, torch_sync, write_json
+from timing import environment, median_ms, torch_sync, write_json
 
 MODELS = ("cnn", "feedback-cnn", "fftnet-vit")
 
@@ -86,24 +84,6 @@ def time_torch(name: str, batch: int, device: str, tf32: bool, warmup: int, step
         loss.backward()
         optimizer.step()
     return median_ms(step, torch_sync(device), warmup, steps)
-
-
-def environment(device: str) -> dict:
-    info = {"python": platform.python_version(), "numpy": np.__version__, "minifb": minifb.__version__}
-    if device == "cuda":
-        import cupy
-        info["cupy"] = cupy.__version__
-        name = cupy.cuda.runtime.getDeviceProperties(0)["name"]
-        info["device"] = name.decode() if isinstance(name, bytes) else name
-    else:
-        info["device"] = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
-    try:
-        import torch
-        info["torch"] = torch.__version__
-        info["cudnn"] = torch.backends.cudnn.version() if device == "cuda" else None
-    except ImportError:
-        info["torch"] = None
-    return info
 
 
 def main(argv=None) -> int:
