@@ -23,9 +23,9 @@ import sys
 import numpy as np
 
 import minifb
-from minifb import backend, models, optim
+from minifb import backend
 from minifb.autograd import conv2d
-from timing import environment, fmt, median_ms, torch_sync, write_json
+from timing import environment, fmt, median_ms, minifb_training_step, torch_sync, write_json
 
 CONV_SHAPES = ((64, 32), (128, 16), (256, 8))  # (channels, image side)
 
@@ -104,18 +104,7 @@ def minifb_cnn_peak_bytes(batch: int) -> dict:
     """Bytes in use at the peak of one training step and before it, and the bytes the pool reserved, on CuPy."""
     import cupy
 
-    minifb.seed(0)
-    model = models.create("cnn").to("cuda").train()
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    rng = np.random.default_rng(0)
-    x = minifb.tensor(cupy.asarray(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)))
-    y = cupy.asarray(rng.integers(0, 10, batch))
-
-    def step():
-        loss = models.training_loss(model, model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    step = minifb_training_step("cnn", batch, "cuda")
     step()  # the first step creates Adam's state, as in PyTorch's warm-up below
     backend.synchronize()
     pool = cupy.get_default_memory_pool()

@@ -1,5 +1,6 @@
-"""What the benchmark scripts share: the median time of a step, PyTorch's device sync, the
-versions and device of a run, table cells that may be missing, and writing the results file.
+"""What the benchmark scripts share: a minifb training step, the median time of a step, PyTorch's
+device sync, the versions and device of a run, table cells that may be missing, and writing the
+results file.
 
 The scripts import it by name: Python puts the folder of the script it runs (benchmarks/) first on
 the import path.
@@ -10,8 +11,36 @@ import json
 import statistics
 import time
 
+import numpy as np
+
+import minifb
+from minifb import backend, models, optim
 from minifb.atomic_file import atomic_write
 from minifb.train import environment as minifb_environment
+
+
+def build(name: str):
+    """A fresh minifb model ``name`` drawn from seed 0 (on the CPU)."""
+    minifb.seed(0)
+    return models.create(name)
+
+
+def minifb_training_step(name: str, batch: int, device: str):
+    """One training step (forward, loss, backward, Adam) of a fresh model ``name`` on ``device``,
+    as a function of no arguments, on a fixed random float32 batch of CIFAR-10's shape."""
+    model = build(name).to(device).train()
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    xp = backend.xp_for(device)
+    rng = np.random.default_rng(0)
+    x = minifb.tensor(xp.asarray(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)))
+    y = xp.asarray(rng.integers(0, 10, batch))
+
+    def step():
+        loss = models.training_loss(model, model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return step
 
 
 def median_ms(step, sync, warmup: int, steps: int) -> float:

@@ -18,11 +18,8 @@ import json
 import pathlib
 import sys
 
-import numpy as np
-
-import minifb
-from minifb import backend, models, optim
-from timing import environment, median_ms, torch_sync, write_json
+from minifb import backend, models
+from timing import build, environment, median_ms, minifb_training_step, torch_sync, write_json
 
 MODELS = ("cnn", "feedback-cnn", "fftnet-vit")
 
@@ -42,29 +39,10 @@ def torch_twin(name: str, model):
     return module
 
 
-def build(name: str):
-    """A fresh minifb model ``name`` drawn from seed 0 (on the CPU)."""
-    minifb.seed(0)
-    return models.create(name)
-
-
 def time_minifb(name: str, batch: int, device: str, tf32: bool, warmup: int, steps: int) -> float:
     if device == "cuda":
         backend.set_tf32(tf32)
-    model = build(name).to(device)
-    model.train()
-    optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    xp = backend.xp_for(device)
-    rng = np.random.default_rng(0)
-    x = minifb.tensor(xp.asarray(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)))
-    y = xp.asarray(rng.integers(0, 10, batch))
-
-    def step():
-        loss = models.training_loss(model, model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return median_ms(step, backend.synchronize, warmup, steps)
+    return median_ms(minifb_training_step(name, batch, device), backend.synchronize, warmup, steps)
 
 
 def time_torch(name: str, batch: int, device: str, tf32: bool, warmup: int, steps: int) -> float:
