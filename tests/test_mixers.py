@@ -7,7 +7,8 @@ import pytest
 import minifb as mf
 from minifb.autograd import gradcheck
 from minifb.layers import functional_call
-from minifb.layers.fft_mixer import FFTMixer, WindowedFFTMixer, frame_tokens, hann_window, overlap_add_tokens
+from minifb.layers.fft_mixer import (FFTMixer, WindowedFFTMixer, frame_tokens, gate_heads, hann_window,
+                                    overlap_add_tokens)
 from minifb.layers.wavelet_mixer import HybridMixer, WaveletMixer
 from minifb.testing import cast
 
@@ -165,6 +166,19 @@ def test_framing_and_overlap_add(device, n, window):
     np.testing.assert_allclose(np.vdot(expected, y), np.vdot(x.numpy(), added), rtol=1e-12)
     gradcheck(lambda t: frame_tokens(t, window, frames), x)
     gradcheck(lambda t: overlap_add_tokens(t, n), mf.tensor(y, device=device))
+
+
+def test_gate_heads(device):
+    """Per-head fusion against the formula written per head; gradients against finite differences."""
+    rng = np.random.default_rng(8)
+    alpha, glob, loc = rng.uniform(0, 1, (B, H)), rng.standard_normal((B, 3, D)), rng.standard_normal((B, 3, D))
+    expected = np.concatenate([alpha[:, None, h, None] * glob[..., h * (D // H):(h + 1) * (D // H)]
+                               + (1 - alpha[:, None, h, None]) * loc[..., h * (D // H):(h + 1) * (D // H)] for h in range(H)], axis=-1)
+    tensors = [mf.tensor(a, device=device) for a in (alpha, glob, loc)]
+    np.testing.assert_allclose(mf.asnumpy(gate_heads(*tensors)), expected, rtol=1e-12)
+    gradcheck(gate_heads, *tensors)
+    with pytest.raises(ValueError, match=r"gate_heads: expected alpha \(B, H\) .* got \(2, 3\), \(2, 3, 4\)"):
+        gate_heads(mf.tensor(np.ones((B, 3)), device=device), tensors[1], tensors[2])
 
 
 def test_hann_window_squares_overlap_to_a_positive_sum():

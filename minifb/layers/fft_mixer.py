@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..autograd.complex_activation import filtered_mod_relu
-from ..autograd.function import record, tensors
+from ..autograd.function import record, tensors, unbroadcast
 from ..autograd.shape import swapaxes
 from ..autograd.spectral import irfft, rfft
 from ..autograd.unary import sigmoid, tanh
@@ -120,11 +120,32 @@ class HeadGate(Module):
         self.mlp = context_mlp(dim, heads)
 
     def forward(self, global_out, local_out, context):
-        b, n, d = global_out.shape
-        alpha = sigmoid(self.mlp(context)).reshape(b, 1, self.heads, 1)
-        shape = (b, n, self.heads, d // self.heads)
-        fused = alpha * global_out.reshape(shape) + (1 - alpha) * local_out.reshape(shape)
-        return fused.reshape(b, n, d)
+        return gate_heads(sigmoid(self.mlp(context)), global_out, local_out)
+
+
+def gate_heads(alpha, global_out, local_out):
+    """alpha global + (1 - alpha) local for tokens (B, N, D) and one weight per head, alpha (B, H); one primitive.
+
+    With head h owning channels h d .. (h + 1) d - 1 (d = D/H) and g = dL/d(out):
+    dL/dglobal = alpha g,  dL/dlocal = (1 - alpha) g,  dL/dalpha_h = sum over tokens and the head's
+    channels of g global - g local.
+    """
+    alpha, global_out, local_out = tensors("gate_heads", alpha, global_out, local_out)
+    if (global_out.shape != local_out.shape or global_out.ndim != 3 or alpha.ndim != 2
+            or alpha.shape[0] != global_out.shape[0] or global_out.shape[2] % alpha.shape[1]):
+        raise ValueError(f"gate_heads: expected alpha (B, H) and two token arrays (B, N, D) with D a multiple of H, "
+                         f"got {tuple(alpha.shape)}, {tuple(global_out.shape)} and {tuple(local_out.shape)}")
+    b, n, d = global_out.shape
+    h = alpha.shape[1]
+    a = alpha.data.reshape(b, 1, h, 1)
+    glob, loc = global_out.data.reshape(b, n, h, d // h), local_out.data.reshape(b, n, h, d // h)
+    out = (a * glob + (1 - a) * loc).reshape(b, n, d)
+
+    def vjp(g):
+        g = g.reshape(b, n, h, d // h)
+        grad_alpha = unbroadcast(g * glob, a.shape) - unbroadcast(g * loc, a.shape)
+        return grad_alpha.reshape(b, h), (g * a).reshape(b, n, d), (g * (1 - a)).reshape(b, n, d)
+    return record("gate_heads", out, (alpha, global_out, local_out), vjp)
 
 
 def hann_window(length: int) -> np.ndarray:
