@@ -172,8 +172,9 @@ def test_gate_heads(device):
     """Per-head fusion against the formula written per head; gradients against finite differences."""
     rng = np.random.default_rng(8)
     alpha, glob, loc = rng.uniform(0, 1, (B, H)), rng.standard_normal((B, 3, D)), rng.standard_normal((B, 3, D))
-    expected = np.concatenate([alpha[:, None, h, None] * glob[..., h * (D // H):(h + 1) * (D // H)]
-                               + (1 - alpha[:, None, h, None]) * loc[..., h * (D // H):(h + 1) * (D // H)] for h in range(H)], axis=-1)
+    heads = [slice(h * (D // H), (h + 1) * (D // H)) for h in range(H)]
+    expected = np.concatenate([alpha[:, None, h, None] * glob[..., c] + (1 - alpha[:, None, h, None]) * loc[..., c]
+                               for h, c in enumerate(heads)], axis=-1)
     tensors = [mf.tensor(a, device=device) for a in (alpha, glob, loc)]
     np.testing.assert_allclose(mf.asnumpy(gate_heads(*tensors)), expected, rtol=1e-12)
     gradcheck(gate_heads, *tensors)
