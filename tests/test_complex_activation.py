@@ -120,10 +120,10 @@ def test_filtered_mod_relu_forward_and_gradients(device, data, eps):
     w = rng.choice([-1, 1], size=w_shape) * rng.uniform(0.5, 1.5, size=w_shape)
     z = y / w  # so that y = z w stays clear of the kinks, as draw_case made it
     y = z * w
-    out = filtered_mod_relu(mf.tensor(z, device=device), mf.tensor(w, device=device), mf.tensor(b, device=device), eps=eps)
+    args = [mf.tensor(a, device=device) for a in (z, w, b)]
+    out = filtered_mod_relu(*args, eps=eps)
     np.testing.assert_allclose(out.numpy(), mod_relu_reference(y, b, eps), rtol=1e-12, atol=1e-12)
-    gradcheck(lambda z, w, b: filtered_mod_relu(z, w, b, eps=eps),
-              mf.tensor(z, device=device), mf.tensor(w, device=device), mf.tensor(b, device=device))
+    gradcheck(lambda z, w, b: filtered_mod_relu(z, w, b, eps=eps), *args)
 
 
 def test_filtered_mod_relu_single_precision_and_errors(device):

@@ -104,7 +104,8 @@ _FILTERED_MOD_RELU_BACKWARD = """
 
 
 def _filtered_mod_relu_kernel():
-    return elementwise_kernel("C z, R w, R b, R eps", "C result", _FILTERED_MOD_RELU_FORWARD, "minifb_filtered_mod_relu")
+    return elementwise_kernel("C z, R w, R b, R eps", "C result", _FILTERED_MOD_RELU_FORWARD,
+                              "minifb_filtered_mod_relu")
 
 
 def _filtered_mod_relu_vjp_kernel():
