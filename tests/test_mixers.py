@@ -166,6 +166,10 @@ def test_framing_and_overlap_add(device, n, window):
     np.testing.assert_allclose(np.vdot(expected, y), np.vdot(x.numpy(), added), rtol=1e-12)
     gradcheck(lambda t: frame_tokens(t, window, frames), x)
     gradcheck(lambda t: overlap_add_tokens(t, n), mf.tensor(y, device=device))
+    with pytest.raises(ValueError, match=r"frame_tokens: expected tokens \(B, N, D\) with an even window"):
+        frame_tokens(x, window, 1 if n > window // 2 else 0)
+    with pytest.raises(ValueError, match=r"overlap_add_tokens: expected frames .* got shape \(2, 4\)"):
+        overlap_add_tokens(mf.tensor(np.ones((B, 4)), device=device), n)
 
 
 def test_gate_heads(device):

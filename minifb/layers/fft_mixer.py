@@ -73,9 +73,9 @@ class SpectralFilter(Module):
     def forward(self, spectrum, context):
         h, f = self.heads, self.frequencies
         lead = tuple(context.shape[:-1])
-        # m: (..., H*F) -> (..., H, F, 1) as in the method, then (..., F, H, 1) to face the spectrum
+        # m: (..., H*F) -> (..., H, F, 1) as in the method; the filter W_base + m then turns to
+        # (..., F, H, 1) to face the spectrum. Filter and modReLU are one primitive: no stored X W.
         m = tanh(self.modulation(context)).reshape(lead + (h, f, 1))
-        # The filter and modReLU as one primitive: a single node and no stored filtered spectrum
         weight = swapaxes(self.w_base + m, -3, -2)
         return filtered_mod_relu(spectrum, weight, swapaxes(self.bias, 0, 1), eps=1e-3)
 
@@ -162,6 +162,7 @@ def frame_tokens(x, window: int, frames: int):
     frames[:, f, t] = padded[:, f hop + t]. Its adjoint, and so its VJP, is ``overlap_add_tokens``.
     """
     (x,) = tensors("frame_tokens", x)
+    _check_frames("frame_tokens", x.shape, window, frames, x.shape[1] if x.ndim == 3 else None, 3)
     n = x.shape[1]
     return record("frame_tokens", _frame(x.data, window, frames), (x,), lambda g: (_overlap_add(g, n),))
 
@@ -170,9 +171,18 @@ def overlap_add_tokens(pieces, n: int):
     """The adjoint of ``frame_tokens``: frames (B, frames, window, D) summed back onto the padded
     token axis where they were cut, cropped to the n tokens after the first hop: (B, n, D)."""
     (pieces,) = tensors("overlap_add_tokens", pieces)
-    window, frames = pieces.shape[2], pieces.shape[1]
+    window, frames = (pieces.shape[2], pieces.shape[1]) if pieces.ndim == 4 else (0, 0)
+    _check_frames("overlap_add_tokens", pieces.shape, window, frames, n, 4)
     return record("overlap_add_tokens", _overlap_add(pieces.data, n), (pieces,),
                   lambda g: (_frame(g, window, frames),))
+
+
+def _check_frames(name, shape, window, frames, n, ndim):
+    """Frames of an even window >= 2 every window/2 tokens must cover all n tokens after the first hop."""
+    if len(shape) != ndim or window < 2 or window % 2 or n is None or not 0 < n <= frames * (window // 2):
+        raise ValueError(f"{name}: expected {'tokens (B, N, D)' if ndim == 3 else 'frames (B, frames, window, D)'} "
+                         f"with an even window >= 2 and N <= frames * window/2, got shape {tuple(shape)}, "
+                         f"window {window}, frames {frames}, N {n}")
 
 
 def _frame(a, window, frames):
