@@ -16,7 +16,8 @@ settings.register_profile("ci", max_examples=12, deadline=None, suppress_health_
 settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=SUPPRESSED_CHECKS)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPOSITORY = pathlib.Path(__file__).resolve().parents[1]  # the checkout, for subprocesses' PYTHONPATH
+SHARED_DATA = REPOSITORY.parent / "shared" / "data"
 
 
 def _devices():

@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import REPOSITORY
 from minifb import backend
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 TIMING_KEYS = ("seconds", "images_per_second")
 
 
@@ -43,7 +43,7 @@ def tiny_cifar(tmp_path_factory):
 
 def minifb_cli(*args, cwd=None, env=None):
     """Run `python -m minifb ARGS` as a user would; returns the CompletedProcess."""
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), "OMP_NUM_THREADS": "1", **(env or {})}
     environment.pop("MINIFB_DEBUG", None)
     return subprocess.run([sys.executable, "-m", "minifb", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=environment, timeout=300)

@@ -6,17 +6,17 @@ to the device under test: the notebooks read it and run the same cells on NumPy 
 Needs the `notebooks` extra (nbclient, nbformat, ipykernel, matplotlib); skipped without it.
 """
 import os
-import pathlib
 
 import pytest
+
+from conftest import REPOSITORY
 
 nbformat = pytest.importorskip("nbformat", reason="the notebook tests need the `notebooks` extra: nbformat")
 nbclient = pytest.importorskip("nbclient", reason="the notebook tests need the `notebooks` extra: nbclient")
 pytest.importorskip("ipykernel", reason="the notebook tests need the `notebooks` extra: ipykernel")
 pytest.importorskip("matplotlib", reason="the notebook tests need the `notebooks` extra: matplotlib")
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOK_DIR = REPOSITORY / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT_S = 120
 
@@ -38,7 +38,7 @@ def test_notebook_is_stored_without_outputs(path):
 def test_notebook_runs_and_draws(path, device, monkeypatch):
     monkeypatch.setenv("MINIFB_DEVICE", device)
     monkeypatch.setenv("MPLBACKEND", "Agg")  # headless; the notebooks' %matplotlib inline still renders PNGs
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])))
     # One BLAS thread: the notebooks' arrays are small, and BLAS threads that wait for a busy core
     # made runs on a loaded two-core machine several times slower and erratic.
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
