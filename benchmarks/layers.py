@@ -9,7 +9,7 @@
    step over >= 20 steps after warm-up, synchronizing after each step, float32, TF32 off on both
    sides. The forward pass alone is timed too. The ratio is minifb time / PyTorch time.
 2. Peak GPU memory of one training step (forward, cross-entropy, backward, Adam) of the CIFAR CNN
-   (DESIGN.md) at batch 512: the high-water mark of the bytes in use in CuPy's memory pool (a
+   (docs/design.md) at batch 512: the high-water mark of the bytes in use in CuPy's memory pool (a
    memory hook follows every allocation and release) against torch.cuda.max_memory_allocated.
    Both count everything alive during the step (weights, Adam state, the batch, activations).
    The memory each allocator reserved for the step (its cache emptied first) is printed too.

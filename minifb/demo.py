@@ -1,6 +1,6 @@
 """``python -m minifb demo``: CNN against FeedbackCNN on real CIFAR-10 images, offline, on the CPU.
 
-Both networks are the full architectures of the contextual-feedback source (DESIGN.md), trained
+Both networks are the full architectures of the contextual-feedback source (docs/design.md), trained
 with Adam 1e-3, random crop and flip, on the 2,000 training images of the CIFAR-10 sample that
 ships with minifb, for four epochs (about two minutes on two cores), and tested on the sample's
 1,000 test images. FeedbackCNN refines its last hidden state with its own prediction (head-only,

@@ -32,7 +32,7 @@ import numpy as np
 from . import backend
 from .atomic_file import atomic_write
 
-AUDIO_INPUT = (40, 98)  # log-mel bands and frames of a 1 s clip (DESIGN.md: 30 ms window, 10 ms hop)
+AUDIO_INPUT = (40, 98)  # log-mel bands and frames of a 1 s clip (docs/design.md: 30 ms window, 10 ms hop)
 
 
 def add_arguments(parser) -> None:

@@ -44,7 +44,7 @@ EVAL_BATCH = 500
 # ---- recipes ------------------------------------------------------------------------------------
 
 def recipe(task: str, model_name: str) -> dict:
-    """Default optimiser settings and length of a run (DESIGN.md, "CIFAR-10 networks" and FFTNet).
+    """Default optimiser settings and length of a run (docs/design.md, "CIFAR-10 networks" and FFTNet).
 
     CIFAR CNN/FeedbackCNN: Adam 1e-3, batch 128, 20 epochs. The ViT family: Adam 7e-4, batch 128;
     the source trains 100 epochs, 20 here by default so that a run fits the GPU budget (pass

@@ -1,6 +1,6 @@
 """Convolutional networks for keyword spotting on log-mel spectrograms: AudioCNN and FeedbackAudioCNN.
 
-The same kind of 3-conv trunk as the CIFAR CNN (DESIGN.md, "Contextual feedback loops": 1 s
+The same kind of 3-conv trunk as the CIFAR CNN (docs/design.md, "Contextual feedback loops": 1 s
 clips, 40 log-mel bands, about 100 frames), with a global average pool before the Linear layers
 so that any number of frames works:
 

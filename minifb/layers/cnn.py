@@ -1,6 +1,6 @@
 """The CIFAR-10 convolutional networks of the contextual feedback loops source: CNN and FeedbackCNN.
 
-Architecture (DESIGN.md, "Contextual feedback loops"; widths configurable, defaults shown):
+Architecture (docs/design.md, "Contextual feedback loops"; widths configurable, defaults shown):
 
     conv3x3 3-32, ReLU                                 stage 1: (N, 32, 32, 32)
     conv3x3 32-64, ReLU, maxpool 2                     stage 2: (N, 64, 16, 16)

@@ -1,6 +1,6 @@
 """Contextual feedback loops (CFL): a network reads its own prediction and refines its hidden states.
 
-Method (DESIGN.md, "Contextual feedback loops"). A classifier is split into a stem, stages
+Method (docs/design.md, "Contextual feedback loops"). A classifier is split into a stem, stages
 h_1..h_L and a head y = f(h_L) (:class:`StagedNetwork`). After the ordinary forward pass, which
 gives y_0, each refinement step t = 1..T does
 

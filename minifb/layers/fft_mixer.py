@@ -1,7 +1,7 @@
 """FFTNet token mixing: adaptive spectral filters along the token axis, drop-in replacements for
 self-attention on x of shape (B, N, D).
 
-Method (DESIGN.md, "FFTNet token mixing"), with H heads of width d = D/H and F = N//2 + 1:
+Method (docs/design.md, "FFTNet token mixing"), with H heads of width d = D/H and F = N//2 + 1:
 
     X = rFFT_tokens(x), norm "ortho"                       (B, F, H, d) complex
     c = mean over tokens of x                               (B, D)

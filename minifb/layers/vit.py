@@ -7,7 +7,7 @@
 Mixers, all (B, N, D) -> (B, N, D): 'attention' (softmax self-attention, the baseline), 'fft'
 (FFTNet's global adaptive spectral filter), 'fft-windowed' (plus a local windowed branch),
 'wavelet' (context-scaled Haar sub-bands), 'hybrid' (FFT and wavelet, gated). The defaults are
-the CIFAR-10 configuration of DESIGN.md: 32x32 images, patch 4 (64 patches + CLS = 65 tokens),
+the CIFAR-10 configuration of docs/design.md: 32x32 images, patch 4 (64 patches + CLS = 65 tokens),
 D = 192, depth 6, 6 heads, MLP ratio 3, dropout 0.1. The CLS token and the positional embedding
 are drawn from a normal of std 0.02 truncated to +-2 std.
 """

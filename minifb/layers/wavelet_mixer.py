@@ -1,6 +1,6 @@
 """Wavelet token mixing: a local counterpart of FFTNet's global spectral filter, and the hybrid of both.
 
-WaveletMixer (DESIGN.md, "FFTNet token mixing", variants), on x of shape (B, N, D) with H heads:
+WaveletMixer (docs/design.md, "FFTNet token mixing", variants), on x of shape (B, N, D) with H heads:
 
     [a_J, d_J, ..., d_1] = Haar DWT of x along tokens, J levels     (Haar, 1910; Mallat, 1989)
     s = 1 + tanh(MLP(c)),  c = mean over tokens of x                 s: (B, H, J + 1)

@@ -3,7 +3,7 @@
 The FFTs are checked against torch.fft for every norm, with n (or s) cropping and padding, odd
 and even lengths, real and complex inputs; PyTorch's complex gradients use minifb's convention
 (dL/dRe z + i dL/dIm z, see test_ops_torch). PyTorch has no Haar transform: the twins in
-torch_models.py are written from DESIGN.md's equations.
+torch_models.py are written from docs/design.md's equations.
 """
 import numpy as np
 import pytest

@@ -1,7 +1,7 @@
 """PyTorch twins of minifb's layers and models, written for the cross-checks.
 
 Each class uses the attribute names of its minifb counterpart, so that minifb's state dict
-loads into it unchanged (minifb.testing.torch_state_dict). They follow DESIGN.md, not minifb's
+loads into it unchanged (minifb.testing.torch_state_dict). They follow docs/design.md, not minifb's
 code: a disagreement shows up as a failed comparison.
 """
 import torch
@@ -32,7 +32,7 @@ class TorchSelfAttention(nn.MultiheadAttention):
         return super().forward(x, x, x, need_weights=False)[0]
 
 
-# ---- Haar wavelets (DESIGN.md): a_k = (x_2k + x_2k+1)/sqrt 2, d_k = (x_2k - x_2k+1)/sqrt 2 ----------
+# ---- Haar wavelets (docs/design.md): a_k = (x_2k + x_2k+1)/sqrt 2, d_k = (x_2k - x_2k+1)/sqrt 2 ----------
 
 def haar_dwt(x, dim=-1):
     """One orthonormal Haar level along ``dim``; an odd length gets one zero padded at the end."""
@@ -113,7 +113,7 @@ def mod_gelu(z, eps=1e-3):
     return torch.nn.functional.gelu(r) * z / r.clamp(min=eps)
 
 
-# ---- the CNNs of the contextual feedback loops source (DESIGN.md) ---------------------------------
+# ---- the CNNs of the contextual feedback loops source (docs/design.md) ---------------------------------
 
 def conv_stage(in_channels, out_channels, pool):
     layers = [nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.ReLU()]
@@ -165,7 +165,7 @@ class TorchContextAdapter(nn.Module):
 
 
 class TorchFeedback(nn.Module):
-    """Contextual feedback loops (DESIGN.md) around a network with ``stem``, ``stages``, ``head``:
+    """Contextual feedback loops (docs/design.md) around a network with ``stem``, ``stages``, ``head``:
     after the plain pass, T times: z = g(y); refine the chosen stages h_l <- a h_l + (1 - a) psi(h_l, z)
     (all-stages: each later stage recomputed from the refined one before its own refinement); y = head(h_L);
     T = steps_train in training mode, steps_eval in evaluation mode.
@@ -222,7 +222,7 @@ class TorchFeedback(nn.Module):
         return sum(nn.functional.cross_entropy(y, labels) for y in steps) / len(steps)
 
 
-# ---- FFTNet token mixers (DESIGN.md, "FFTNet token mixing"), on x of shape (B, N, D) ---------------
+# ---- FFTNet token mixers (docs/design.md, "FFTNet token mixing"), on x of shape (B, N, D) ---------------
 
 def context_mlp(dim, out_features):
     return nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, out_features))
