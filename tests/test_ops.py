@@ -392,7 +392,7 @@ def test_tensor_methods_and_operators_are_the_ops(device):
     x = mf.tensor(a, device=device)
     pairs = [
         (2 - x, 2 - a), (2 / x, 2 / a), (2 ** x, 2 ** a), (x ** 2, a ** 2), (-x, -a), (abs(x), np.abs(a)),
-        (a + x, a + a), (x @ x.T, a @ a.T), (x.T, a.T), (x.transpose(1, 0), a.T), (x.permute((1, 0)), a.T),
+        (mf.backend.to_device(a, device) + x, a + a), (x @ x.T, a @ a.T), (x.T, a.T), (x.transpose(1, 0), a.T), (x.permute((1, 0)), a.T),
         (x.reshape(3, 2), a.reshape(3, 2)), (x.reshape((-1,)), a.ravel()), (x.flatten(), a.ravel()),
         (x.unsqueeze(0).squeeze(np.int64(0)), a), (x[:1].expand(4, 3), np.broadcast_to(a[:1], (4, 3))),
         (x.sum(axis=1), a.sum(axis=1)), (x.mean(), a.mean()), (x.var(axis=0, ddof=1), a.var(axis=0, ddof=1)),
