@@ -42,7 +42,7 @@ from minifb.data import load_cifar10, normalize
 from minifb.data.augment import cifar10_train_transform, random_crop_flip
 from minifb.data.cifar10 import MEAN, STD
 from minifb.optim import Adam
-from minifb.testing import torch_state_dict
+from minifb.testing import cast, torch_state_dict
 from minifb.train import subset
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "torch"))
@@ -134,10 +134,11 @@ class FixedMask(torch.nn.Module):
 
 
 def twin_of(model, perturb=0.0, rng=None):
-    twin = torch_models.TorchCNN()
+    dtype = next(iter(model.parameters())).data.dtype
+    twin = torch_models.TorchCNN().to(getattr(torch, dtype.name))
     state = torch_state_dict(model)
-    if perturb:  # each weight moved by about one float32 rounding step, the sign at random
-        state = {k: (v * (1 + perturb * rng.choice([-1, 1], v.shape))).astype(np.float32) for k, v in state.items()}
+    if perturb:  # each weight moved by about one rounding step, the sign at random
+        state = {k: (v * (1 + perturb * rng.choice([-1, 1], v.shape))).astype(dtype) for k, v in state.items()}
     twin.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
     twin.head[0] = FixedMask()
     return twin
@@ -157,8 +158,22 @@ def twin_distance(a, b):
     return float(np.sqrt(diff / sum(float((v.double() ** 2).sum()) for v in sb.values())))
 
 
-def accuracy(predict, images, labels, batch=1000):
-    predictions = np.concatenate([predict(normalize(images[i:i + batch])) for i in range(0, len(labels), batch)])
+def gradient_agreement(model, twin):
+    """(||g_minifb - g_torch|| / ||g_torch|| over all gradients, how many entries differ in sign).
+
+    Adam's first step moves each weight by about lr sign(g) wherever |g| >> eps, so an entry whose
+    gradient is rounding noise around 0, with different signs in two libraries, ends up 2 lr apart."""
+    ours = torch_state_dict({k: p.grad for k, p in model.named_parameters()})
+    theirs = {k: p.grad.double().numpy() for k, p in twin.named_parameters()}
+    diff = sum(np.sum((ours[k].astype(np.float64) - theirs[k]) ** 2) for k in theirs)
+    norm = sum(np.sum(v ** 2) for v in theirs.values())
+    signs = sum(int(np.sum(np.sign(ours[k]) != np.sign(theirs[k]))) for k in theirs)
+    return float(np.sqrt(diff / norm)), signs
+
+
+def accuracy(predict, images, labels, dtype, batch=1000):
+    predictions = np.concatenate([predict(normalize(images[i:i + batch], dtype=dtype))
+                                  for i in range(0, len(labels), batch)])
     return float((predictions == labels).mean()), predictions
 
 
@@ -170,6 +185,8 @@ def main():
     parser.add_argument("--train-size", type=int, default=10_000, help="a fixed subset of the training set")
     parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--dropout", choices=("off", "same-mask"), default="off")
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                        help="float64: the two should agree far longer, which separates real differences from rounding")
     parser.add_argument("--no-control", action="store_true", help="skip the perturbed PyTorch run")
     parser.add_argument("--skip-pipeline", action="store_true")
     args = parser.parse_args()
@@ -182,13 +199,13 @@ def main():
         check_dropout_scaling()
 
     backend.seed(0)
-    model = mf.models.create("cnn")
+    model = cast(mf.models.create("cnn"), args.dtype)
     twin = twin_of(model)
     twins = {"torch": twin}
     if not args.no_control:
-        twins["control"] = twin_of(model, perturb=2.0 ** -24, rng=np.random.default_rng(1))
+        twins["control"] = twin_of(model, perturb=np.finfo(args.dtype).eps / 2, rng=np.random.default_rng(1))
     print(f"== training: {args.steps} steps, batch {args.batch_size}, {args.train_size} training images, "
-          f"dropout {args.dropout}; start: |minifb - torch| {relative_distance(model, twin):.1e}, "
+          f"dropout {args.dropout}, {args.dtype}; start: |minifb - torch| {relative_distance(model, twin):.1e}, "
           + (f"|control - torch| {twin_distance(twins['control'], twin):.1e}" if "control" in twins else ""))
     optimizer = Adam(model.parameters(), lr=1e-3)
     torch_optimizers = {k: torch.optim.Adam(t.parameters(), lr=1e-3) for k, t in twins.items()}
@@ -212,9 +229,10 @@ def main():
         batch = order[position:position + args.batch_size]
         position += args.batch_size
         x, y = cifar10_train_transform((images[batch], labels[batch]), rng)
+        x = x.astype(args.dtype)
         if training:  # the mask minifb's dropout will draw, drawn here first from the same state
             backend.seed(step)
-            mask = (backend.generator().random((len(y), HIDDEN), dtype=np.float32) >= 0.5).astype(np.float32) * 2
+            mask = (backend.generator().random((len(y), HIDDEN), dtype=args.dtype) >= 0.5).astype(args.dtype) * 2
             for t in twins.values():
                 t.head[0].mask = torch.from_numpy(mask)
             backend.seed(step)
@@ -227,6 +245,10 @@ def main():
             torch_loss = torch.nn.functional.cross_entropy(t(torch.from_numpy(x)), torch.from_numpy(y))
             torch_optimizers[key].zero_grad()
             torch_loss.backward()
+            if key == "torch" and step in (1, 2):
+                relative, signs = gradient_agreement(model, t)
+                print(f"step {step} gradients: |g_minifb - g_torch| / |g_torch| = {relative:.2e}, "
+                      f"{signs} of {sum(p.numel() for p in t.parameters())} entries differ in sign")
             torch_optimizers[key].step()
             torch_losses[key] = torch_loss.item()
         if step % args.every == 0 or step == 1:
@@ -240,13 +262,14 @@ def main():
     for t in twins.values():
         t.eval()
     with mf.no_grad():
-        ours, our_predictions = accuracy(lambda x: model(mf.tensor(x)).data.argmax(1), test_images, test_labels)
+        ours, our_predictions = accuracy(lambda x: model(mf.tensor(x)).data.argmax(1), test_images, test_labels,
+                                           args.dtype)
     print("== test accuracy on the 10,000 test images ==")
     print(f"minifb  {100 * ours:.2f} %")
     with torch.no_grad():
         for key, t in twins.items():
             theirs, their_predictions = accuracy(lambda x: t(torch.from_numpy(x)).argmax(1).numpy(),
-                                                 test_images, test_labels)
+                                                 test_images, test_labels, args.dtype)
             print(f"{key:7s} {100 * theirs:.2f} %  (same prediction as minifb on "
                   f"{100 * (their_predictions == our_predictions).mean():.2f} % of the images)")
 
