@@ -269,12 +269,16 @@ def main():
                                            args.dtype)
     print("== test accuracy on the 10,000 test images ==")
     print(f"minifb  {100 * ours:.2f} %")
+    predictions = {}
     with torch.no_grad():
         for key, t in twins.items():
-            theirs, their_predictions = accuracy(lambda x: t(torch.from_numpy(x)).argmax(1).numpy(),
-                                                 test_images, test_labels, args.dtype)
+            theirs, predictions[key] = accuracy(lambda x: t(torch.from_numpy(x)).argmax(1).numpy(),
+                                                test_images, test_labels, args.dtype)
             print(f"{key:7s} {100 * theirs:.2f} %  (same prediction as minifb on "
-                  f"{100 * (their_predictions == our_predictions).mean():.2f} % of the images)")
+                  f"{100 * (predictions[key] == our_predictions).mean():.2f} % of the images)")
+    if "control" in predictions:  # the agreement that rounding alone leaves
+        print(f"control and torch predict the same class on "
+              f"{100 * (predictions['control'] == predictions['torch']).mean():.2f} % of the images")
 
 
 if __name__ == "__main__":
