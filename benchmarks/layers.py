@@ -25,7 +25,8 @@ import numpy as np
 import minifb
 from minifb import backend
 from minifb.autograd import conv2d
-from timing import environment, fmt, median_ms, minifb_training_step, torch_sync, write_json
+from timing import (add_step_arguments, environment, fmt, median_ms, minifb_training_step, step_settings, torch_sync,
+                    write_json)
 
 CONV_SHAPES = ((64, 32), (128, 16), (256, 8))  # (channels, image side)
 
@@ -179,19 +180,10 @@ def bench_memory(batch: int, have_torch: bool) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="CPU smoke run: batch 8, 3 steps, no memory part")
-    parser.add_argument("--device", default=None, help="cuda (default) or cpu (default with --quick)")
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=None, help="conv batches (default 128 512)")
+    add_step_arguments(parser, "CPU smoke run: batch 8, 3 steps, no memory part")
     parser.add_argument("--memory-batch", type=int, default=512, help="batch of the CNN memory measurement")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 20, 3 with --quick)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5, 1 with --quick)")
-    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
-    device = args.device or ("cpu" if args.quick else "cuda")
-    backend.check_device(device)
-    batches = args.batch_sizes or ([8] if args.quick else [128, 512])
-    steps = args.steps or (3 if args.quick else 20)
-    warmup = args.warmup or (1 if args.quick else 5)
+    device, batches, steps, warmup = step_settings(args)
     if device == "cuda":
         backend.set_tf32(False)
     try:

@@ -43,6 +43,24 @@ def minifb_training_step(name: str, batch: int, device: str):
     return step
 
 
+def add_step_arguments(parser, quick_help: str) -> None:
+    """The options of the scripts that time whole steps at a few batch sizes (layers, train_step)."""
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--device", default=None, help="cuda (default) or cpu (default with --quick)")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=None, help="batches (default 128 512)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 20, 3 with --quick)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5, 1 with --quick)")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+
+def step_settings(args) -> tuple[str, list[int], int, int]:
+    """(device, batch sizes, timed steps, warm-up steps) from ``add_step_arguments``' options."""
+    device = args.device or ("cpu" if args.quick else "cuda")
+    backend.check_device(device)
+    batches = args.batch_sizes or ([8] if args.quick else [128, 512])
+    return device, batches, args.steps or (3 if args.quick else 20), args.warmup or (1 if args.quick else 5)
+
+
 def median_ms(step, sync, warmup: int, steps: int) -> float:
     """Median wall time of ``step()`` in milliseconds, synchronizing the device after each one."""
     for _ in range(warmup):

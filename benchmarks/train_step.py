@@ -19,7 +19,8 @@ import pathlib
 import sys
 
 from minifb import backend, models
-from timing import build, environment, median_ms, minifb_training_step, torch_sync, write_json
+from timing import (add_step_arguments, build, environment, median_ms, minifb_training_step, step_settings,
+                    torch_sync, write_json)
 
 MODELS = ("cnn", "feedback-cnn", "fftnet-vit")
 
@@ -66,19 +67,10 @@ def time_torch(name: str, batch: int, device: str, tf32: bool, warmup: int, step
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="CPU smoke run: batch 8, 3 steps, TF32 off only")
-    parser.add_argument("--device", default=None, help="cuda (default) or cpu (default with --quick)")
+    add_step_arguments(parser, "CPU smoke run: batch 8, 3 steps, TF32 off only")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=models.available())
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=None)
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 20, 3 with --quick)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5, 1 with --quick)")
-    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
-    device = args.device or ("cpu" if args.quick else "cuda")
-    backend.check_device(device)
-    batches = args.batch_sizes or ([8] if args.quick else [128, 512])
-    steps = args.steps or (3 if args.quick else 20)
-    warmup = args.warmup or (1 if args.quick else 5)
+    device, batches, steps, warmup = step_settings(args)
     tf32_modes = (False,) if device == "cpu" else (False, True)
     have_torch = importlib.util.find_spec("torch") is not None
     if not have_torch:
