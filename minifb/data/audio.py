@@ -12,6 +12,7 @@ Defaults: 16 kHz, n_fft 512, window 480, hop 160, 40 mel bands from 0 Hz to samp
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -100,6 +101,12 @@ def mel_filterbank(n_mels: int = 40, n_fft: int = 512, sample_rate: int = 16000,
     return xp.asarray(weights.astype(dtype))
 
 
+@functools.lru_cache(maxsize=8)
+def _cached_filterbank(n_mels, n_fft, sample_rate, f_min, f_max, scale, norm, xp, dtype):
+    """The filterbank of ``log_mel_spectrogram``, built once per setting and array module (read only)."""
+    return mel_filterbank(n_mels, n_fft, sample_rate, f_min, f_max, scale, norm, xp, dtype)
+
+
 def dct_matrix(n_out: int, n_in: int, xp=np, dtype=np.float32):
     """Orthonormal DCT-II, (n_out, n_in): D[k, n] = s_k cos(pi k (2n + 1) / (2 n_in)),
     s_0 = sqrt(1 / n_in), s_k = sqrt(2 / n_in) (Ahmed, Natarajan and Rao, 1974)."""
@@ -123,7 +130,8 @@ def log_mel_spectrogram(waveforms, sample_rate: int = 16000, n_fft: int = 512, w
     if center:
         waveforms = xp.pad(waveforms, ((0, 0), (n_fft // 2, n_fft // 2)))
     power = power_spectrum(frame(waveforms, win_length, hop_length), n_fft)
-    filters = mel_filterbank(n_mels, n_fft, sample_rate, f_min, f_max, scale, norm, xp, waveforms.dtype)
+    # The filters depend only on the settings: built once, not on the host for every batch.
+    filters = _cached_filterbank(n_mels, n_fft, sample_rate, f_min, f_max, scale, norm, xp, np.dtype(waveforms.dtype))
     batch, frames, bins = power.shape
     mel = (power.reshape(batch * frames, bins) @ filters.T).reshape(batch, frames, n_mels)  # one 2-D GEMM
     return xp.ascontiguousarray(xp.log(xp.maximum(mel, floor)).transpose(0, 2, 1))
