@@ -7,6 +7,7 @@ loss.py (softmax, cross_entropy), complex.py.
 from .tensor import Tensor, tensor  # first: the op modules import Tensor from it
 from .arithmetic import add, div, mul, neg, pow, sub
 from .complex import angle, complex, conj, imag, real
+from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .gradcheck import GradcheckError, gradcheck
 from .linalg import matmul
 from .loss import cross_entropy, log_softmax, softmax

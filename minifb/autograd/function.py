@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from .. import backend
-from . import tape
+from . import anomaly, tape
 from .tensor import Tensor
 
 
@@ -28,6 +28,8 @@ def record(name: str, out, inputs: tuple, vjp) -> Tensor:
     requires_grad = tape.is_grad_enabled() and any(t.requires_grad for t in inputs)
     if isinstance(out, np.generic):  # NumPy gives scalars for 0-d results; a tensor holds an array
         out = np.asarray(out)
+    if anomaly.enabled:
+        anomaly.check_forward(name, out, inputs)
     result = Tensor._wrap(out, requires_grad)
     if requires_grad:
         node = tape.Node(name, inputs, vjp)

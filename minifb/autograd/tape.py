@@ -24,6 +24,8 @@ import weakref
 
 import numpy as np
 
+from . import anomaly
+
 _state = threading.local()
 _tape: list[weakref.ref] = []
 _COMPACT_EVERY = 4096  # drop dead weak references once this many entries have been added
@@ -132,7 +134,10 @@ def backward(root, grad, retain_graph: bool = False) -> None:
     if node.released:
         raise RuntimeError(_FREED.format(node.name))
     used = []
+    check = anomaly.enabled  # anomaly mode: every VJP's output is checked for NaN and inf
     try:
+        if check:
+            anomaly.check_seed(node.name, grad)
         accumulate(root, grad)
         with no_grad():  # a VJP that calls ops must not grow the tape while we walk it
             for ref in reversed(_tape):
@@ -140,6 +145,8 @@ def backward(root, grad, retain_graph: bool = False) -> None:
                 if n is None or n.grad is None:
                     continue  # not on the path to root (or already garbage)
                 grads = n.vjp(n.grad)
+                if check:
+                    anomaly.check_backward(n, grads)
                 n.grad = None
                 for x, g in zip(n.inputs, grads):
                     if x.requires_grad:
