@@ -7,9 +7,10 @@ and the loss it trains with.
     minifb.models.count_flops(model, (1, 3, 32, 32))
 
 Every model takes NCHW float32 input (CIFAR-10: (N, 3, 32, 32) normalised images; Speech
-Commands: (N, 1, 40, ~100) log-mel spectrograms) and returns logits (N, num_classes). After a
-forward pass ``model.step_logits`` lists the logits of each refinement step (just one for plain
-models) and ``model.diagnostics()`` gives the feedback diagnostics (empty for plain models).
+Commands: (N, 1, 40, ~100) log-mel spectrograms) and returns logits (N, num_classes). Every model
+is a ``minifb.layers.feedback.RefiningClassifier``: after a forward pass ``model.step_logits``
+lists the logits of each refinement step (just one for plain models) and ``model.diagnostics()``
+gives the feedback diagnostics (empty for plain models).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from .layers.attention import MultiHeadSelfAttention
 from .layers.audio_cnn import AudioCNN, FeedbackAudioCNN
 from .layers.cnn import CNN, FeedbackCNN
 from .layers.conv import Conv2d
-from .layers.feedback import ContextualFeedback
+from .layers.feedback import ContextualFeedback, RefiningClassifier
 from .layers.linear import Linear
 from .layers.module import Module
 from .layers.vit import ViT, FeedbackViT
@@ -91,8 +92,8 @@ def training_loss(model: Module, logits: Tensor, labels, label_smoothing: float 
     """The scalar loss a model trains with: cross-entropy of the final ``logits``; for a feedback
     model with ``step_loss=True``, the mean of the cross-entropies of every step's logits y_0..y_T
     (from ``model.step_logits`` of the forward pass that gave ``logits``)."""
-    steps = getattr(model, "step_logits", None)
-    if getattr(model, "step_loss", False) and steps and len(steps) > 1:
+    steps = model.step_logits if isinstance(model, RefiningClassifier) else []
+    if steps and model.step_loss and len(steps) > 1:
         if steps[-1] is not logits:
             raise ValueError("training_loss: logits are not the last forward pass's final logits "
                              "(model.step_logits[-1]); call it right after model(x)")

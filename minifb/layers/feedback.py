@@ -44,35 +44,55 @@ from .module import Module, ModuleList, Parameter
 MODES = ("head-only", "all-stages")
 
 
-class StagedNetwork(Module):
-    """A classifier written as stem -> stages -> head: the split that contextual feedback refines.
+class RefiningClassifier(Module):
+    """The interface of a classifier whose forward pass makes predictions y_0..y_T, each a
+    refinement of the one before (T = 0 for a plain network), as training and evaluation see it:
 
-    A subclass sets ``stem`` (a Module, or None), ``stages`` (a ModuleList whose outputs are h_1..h_L),
-    ``head`` (h_L -> logits), ``stage_features`` (for each stage, (channels, channel_axis):
-    axis 1 for NCHW feature maps, -1 for vectors and tokens) and ``num_classes``.
-    The plain forward pass is head(stage_L(...stage_1(stem(x)))); like a feedback model, it
-    leaves its logits in ``step_logits`` (a list of one).
+    - ``step_logits``: y_0..y_T of the last forward pass (Tensors); y_T is what forward returned;
+    - ``step_loss``: True when the loss is to be averaged over y_0..y_T
+      (``minifb.models.training_loss``);
+    - ``diagnostics()``: plain floats about how the last forward pass iterated (empty when T = 0).
     """
+
+    step_loss = False
 
     def __init__(self):
         super().__init__()
         self.step_logits = []
 
+    def diagnostics(self) -> dict:
+        """Nothing to report for a network that does not iterate."""
+        return {}
+
+
+class StagedNetwork(RefiningClassifier):
+    """A classifier written as stem -> stages -> head: the split that contextual feedback refines.
+
+    A subclass sets ``stem`` (a Module, or None), ``stages`` (a ModuleList whose outputs are h_1..h_L),
+    ``head`` (h_L -> logits), ``stage_features`` (for each stage, (channels, channel_axis):
+    axis 1 for NCHW feature maps, -1 for vectors and tokens) and ``num_classes``.
+    The plain forward pass is head(stage_L(...stage_1(stem(x)))) and makes one prediction:
+    ``step_logits`` is a list of one.
+    """
+
     def forward(self, x):
-        self.check_input(x)
-        h = self.stem(x) if self.stem is not None else x
-        for stage in self.stages:
-            h = stage(h)
-        logits = self.head(h)
+        states = self.stage_outputs(x)
+        logits = self.head(states[-1])
         self.step_logits = [logits]
         return logits
 
+    def stage_outputs(self, x) -> list:
+        """h_1..h_L of the plain forward pass (the input checked first)."""
+        self.check_input(x)
+        h = self.stem(x) if self.stem is not None else x
+        states = []
+        for stage in self.stages:
+            h = stage(h)
+            states.append(h)
+        return states
+
     def check_input(self, x) -> None:
         """Override to reject inputs of the wrong shape with a clear message."""
-
-    def diagnostics(self) -> dict:
-        """A plain network does not iterate: nothing to report."""
-        return {}
 
 
 class ContextAdapter(Module):
@@ -121,7 +141,7 @@ class ContextAdapter(Module):
                 f"activation={self.activation!r}")
 
 
-class ContextualFeedback(Module):
+class ContextualFeedback(RefiningClassifier):
     """Contextual feedback loops around a :class:`StagedNetwork` (see the module docstring).
 
     network: the plain classifier, kept whole as ``self.network`` (its weights load into a
@@ -158,7 +178,6 @@ class ContextualFeedback(Module):
             self.alpha_logits = Parameter(np.zeros(len(self.refined), np.float32))
         elif self.alpha == "gated":
             self.gates = ModuleList([ContextAdapter(c, context_dim, axis, activation="sigmoid") for c, axis in features])
-        self.step_logits = []
         self._step_states = []
 
     @property
@@ -179,13 +198,8 @@ class ContextualFeedback(Module):
 
     def forward(self, x):
         net = self.network
-        net.check_input(x)
-        h = net.stem(x) if net.stem is not None else x
-        states = []
-        for stage in net.stages:
-            h = stage(h)
-            states.append(h)
-        logits = net.head(h)
+        states = net.stage_outputs(x)
+        logits = net.head(states[-1])
         self.step_logits = [logits]
         self._step_states = [[s.data for s in states]]
         for _ in range(self.steps):
@@ -234,8 +248,8 @@ class ContextualFeedback(Module):
                 before = self._step_states[t - 1][l].astype(np.float64)
                 values[f"stage{l + 1}_mse_{t}"] = ((now - before) ** 2).mean()
                 values[f"stage{l + 1}_kl_{t}"] = _mean_kl(now.reshape(now.shape[0], -1), before.reshape(before.shape[0], -1))
-        numbers = asnumpy(xp.stack([xp.asarray(v) for v in values.values()]))
-        return {name: float(v) for name, v in zip(values, numbers)}
+        on_host = asnumpy(xp.stack([xp.asarray(v) for v in values.values()]))
+        return {name: float(v) for name, v in zip(values, on_host)}
 
     def extra_repr(self):
         return (f"mode={self.mode!r}, alpha={self.alpha!r}, steps_train={self.steps_train}, "
