@@ -14,7 +14,7 @@ import time
 
 from minifb import backend
 from minifb.data import load_cifar10, load_speech_commands_test_set, log_mel_spectrogram, pcm16_to_float
-from minifb.train import environment
+from minifb.run_folder import environment
 from timing import write_json
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import minifb
 from minifb import backend, models, optim
 from minifb.atomic_file import atomic_write
-from minifb.train import environment as minifb_environment
+from minifb.run_folder import environment as minifb_environment
 
 
 def build(name: str):

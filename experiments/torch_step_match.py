@@ -46,7 +46,7 @@ from minifb.data.augment import cifar10_train_transform, random_crop_flip
 from minifb.data.cifar10 import MEAN, STD
 from minifb.optim import Adam
 from minifb.testing import cast, torch_state_dict
-from minifb.train import subset
+from minifb.data.tasks import subset
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "torch"))
 import torch_models  # noqa: E402  (the PyTorch twins live beside the cross-check tests)

@@ -19,7 +19,10 @@ import time
 
 from . import backend, models
 from .plot import plot_runs, read_metrics
-from .train import build_optimizer, fit, load_task, write_config
+from .data.tasks import load_task
+from .recipes import build_optimizer
+from .run_folder import write_config
+from .train import fit
 
 MODELS = ("cnn", "feedback-cnn")
 

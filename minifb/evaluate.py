@@ -14,7 +14,10 @@ import numpy as np
 
 from . import backend, models
 from .checkpoint import load_checkpoint
-from .train import evaluate, load_task, to_json
+from .data.tasks import load_task
+from .layers.feedback import ContextualFeedback
+from .run_folder import to_json
+from .train import evaluate
 
 
 def add_arguments(parser) -> None:
@@ -54,7 +57,7 @@ def run(args) -> int:
     model = models.create(config["model"], num_classes=data.num_classes, **config["model_config"]).to(args.device)
     load_checkpoint(args.checkpoint, model)
     if args.steps_eval is not None:
-        if not hasattr(model, "steps_eval"):
+        if not isinstance(model, ContextualFeedback):
             raise ValueError(f"eval: --steps-eval applies to feedback models, not to {config['model']!r}")
         if args.steps_eval < 0:
             raise ValueError(f"eval: --steps-eval must be >= 0, got {args.steps_eval}")

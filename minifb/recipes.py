@@ -1,0 +1,172 @@
+"""What determines a training run: the recipes, the options of ``python -m minifb train``, and the
+settings a run stores (and compares on ``--resume``).
+
+The options come in groups, one function each (``add_arguments`` calls them in order); a new
+option goes into its group's function and, when it changes the results, into :func:`run_config`.
+"""
+from __future__ import annotations
+
+from . import optim
+from .data.tasks import TASKS
+
+FEEDBACK_SETTINGS = ("steps_train", "steps_eval", "mode", "alpha", "step_loss")
+
+
+def recipe(task: str, model_name: str) -> dict:
+    """Default optimiser settings and length of a run (docs/design.md, "CIFAR-10 networks" and FFTNet).
+
+    CIFAR CNN/FeedbackCNN: Adam 1e-3, batch 128, 20 epochs. The ViT family: Adam 7e-4, batch 128;
+    the source trains 100 epochs, 20 here by default so that a run fits the GPU budget (pass
+    --epochs 100 for the full schedule). Speech Commands: Adam 1e-3, batch 128, 30 epochs.
+    """
+    if task == "speech-commands":
+        return {"lr": 1e-3, "batch_size": 128, "epochs": 30}
+    if "vit" in model_name:
+        return {"lr": 7e-4, "batch_size": 128, "epochs": 20}
+    return {"lr": 1e-3, "batch_size": 128, "epochs": 20}
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+def add_arguments(parser) -> None:
+    """Every option of ``python -m minifb train``."""
+    add_task_arguments(parser)
+    add_device_arguments(parser)
+    add_optimizer_arguments(parser)
+    add_run_arguments(parser)
+    add_feedback_arguments(parser)
+
+
+def add_task_arguments(parser) -> None:
+    """What is trained, on which data."""
+    parser.add_argument("task", choices=TASKS, help="dataset")
+    parser.add_argument("--model", required=True, help="model name (see minifb.models.available())")
+    parser.add_argument("--data-dir", default="data", help="where the dataset is (or is downloaded to)")
+    parser.add_argument("--download", action="store_true", help="download the official archive when missing")
+    parser.add_argument("--limit-train", type=int, default=None, metavar="N", help="use N training examples")
+    parser.add_argument("--limit-test", type=int, default=None, metavar="N", help="use N test examples")
+
+
+def add_device_arguments(parser) -> None:
+    """Where it runs."""
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--tf32", action="store_true",
+                        help="TF32 tensor cores for float32 matmuls (cuda only)")
+
+
+def add_optimizer_arguments(parser) -> None:
+    """The optimiser, its schedule and the loss (defaults: the recipe's)."""
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="training batch (default: the recipe's)")
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the recipe's)")
+    parser.add_argument("--weight-decay", type=float, default=0.0,
+                        help="AdamW decoupled weight decay (default 0: Adam)")
+    parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                        help="learning rate: constant (the recipes) or linear warm-up then cosine decay to 0")
+    parser.add_argument("--warmup-epochs", type=int, default=0,
+                        help="warm-up of the cosine schedule, in epochs")
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def add_run_arguments(parser) -> None:
+    """The run folder, resuming and stopping early."""
+    parser.add_argument("--out", default=None, help="run folder (default: runs/TASK-MODEL-sSEED)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    parser.add_argument("--stop-after", type=int, default=None, metavar="N",
+                        help="stop after N epochs of this invocation, as if interrupted "
+                             "(continue with --resume)")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                        help="stop before an epoch that would end after SECONDS (continue with --resume)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def add_feedback_arguments(parser) -> None:
+    """The settings of the feedback models (None: the model's default)."""
+    feedback = parser.add_argument_group("feedback models (feedback-cnn, feedback-vit, feedback-audio-cnn)")
+    feedback.add_argument("--steps-train", type=int, default=None, help="refinement steps T while training")
+    feedback.add_argument("--steps-eval", type=int, default=None, help="refinement steps T at evaluation")
+    feedback.add_argument("--mode", choices=("head-only", "all-stages"), default=None)
+    feedback.add_argument("--alpha", default=None, help="'learnable', 'gated' or a number in [0, 1]")
+    feedback.add_argument("--step-loss", action="store_true", default=None,
+                          help="average the loss over all refinement steps")
+
+
+# ---- the settings of a run ----------------------------------------------------------------------
+
+def model_config(args) -> dict:
+    """The model settings given on the command line (the rest are the model's defaults)."""
+    config = {}
+    for name in FEEDBACK_SETTINGS:
+        value = getattr(args, name)
+        if value is not None:
+            config[name] = value
+    if isinstance(config.get("alpha"), str) and config["alpha"] not in ("learnable", "gated"):
+        try:
+            config["alpha"] = float(config["alpha"])
+        except ValueError:
+            raise ValueError(f"train: --alpha must be 'learnable', 'gated' or a number, "
+                             f"got {args.alpha!r}") from None
+    if config and not args.model.startswith("feedback"):
+        flags = ", ".join("--" + k.replace("_", "-") for k in config)
+        raise ValueError(f"train: {flags} only apply to feedback models, not to {args.model!r}")
+    return config
+
+
+def run_config(args) -> dict:
+    """Every setting that determines the run's results (compared on --resume)."""
+    defaults = recipe(args.task, args.model)
+    return {
+        "task": args.task,
+        "model": args.model,
+        "model_config": model_config(args),
+        **{key: defaults[key] if getattr(args, key) is None else getattr(args, key)
+           for key in ("epochs", "batch_size", "lr")},
+        "weight_decay": args.weight_decay,
+        "schedule": args.schedule,
+        "warmup_epochs": args.warmup_epochs,
+        "label_smoothing": args.label_smoothing,
+        "seed": args.seed,
+        "limit_train": args.limit_train,
+        "limit_test": args.limit_test,
+        "tf32": args.tf32,
+    }
+
+
+def check_arguments(args, config: dict) -> None:
+    """Reject settings out of range, naming the option, before anything is loaded or written."""
+    for name in ("epochs", "batch_size"):
+        if config[name] < 1:
+            raise ValueError(f"train: --{name.replace('_', '-')} must be at least 1, got {config[name]}")
+    for name in ("limit_train", "limit_test", "stop_after", "time_limit"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"train: --{name.replace('_', '-')} must be at least 1, got {value}")
+    if config["lr"] <= 0:
+        raise ValueError(f"train: --lr must be positive, got {config['lr']}")
+    if not 0 <= config["warmup_epochs"] < config["epochs"]:
+        raise ValueError(f"train: --warmup-epochs must be in [0, --epochs), got {config['warmup_epochs']}")
+    if args.tf32 and args.device != "cuda":
+        raise ValueError("train: --tf32 applies to --device cuda only")
+
+
+# ---- from settings to optimiser -----------------------------------------------------------------
+
+def steps_per_epoch(examples: int, batch_size: int) -> int:
+    """Batches per epoch: fixed-size batches, the last partial one dropped unless it is the only one."""
+    return max(examples // batch_size, 1)
+
+
+def build_optimizer(model, config: dict):
+    """Adam, or AdamW when the run has weight decay."""
+    if config["weight_decay"]:
+        return optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    return optim.Adam(model.parameters(), lr=config["lr"])
+
+
+def build_schedule(optimizer, config: dict, examples: int):
+    """None for a constant learning rate, else warm-up and cosine decay over the whole run, per step."""
+    if config["schedule"] == "constant":
+        return None
+    steps = steps_per_epoch(examples, config["batch_size"])
+    return optim.CosineWarmup(optimizer, config["warmup_epochs"] * steps, config["epochs"] * steps)
