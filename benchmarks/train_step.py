@@ -8,7 +8,7 @@ For each network (cnn, feedback-cnn with head-only feedback and T = 2, fftnet-vi
 minifb.models with --models) and batch size (128, 512) it reports the median time of a step over
 >= 20 steps after warm-up, synchronizing the device after each step, in float32 with TF32 off
 and on, for minifb and for the PyTorch twin of the same model with the same weights (the twins of
-tests/torch, which the cross-checks compare with minifb). The ratio is minifb time / PyTorch time.
+tests/torch_checks, which the cross-checks compare with minifb). The ratio is minifb time / PyTorch time.
 """
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ MODELS = ("cnn", "feedback-cnn", "fftnet-vit")
 # ---- the same networks in PyTorch ---------------------------------------------------------------
 
 def torch_twin(name: str, model):
-    """The PyTorch twin of a minifb model (tests/torch/torch_models.py, cross-checked against minifb
+    """The PyTorch twin of a minifb model (tests/torch_checks/torch_models.py, cross-checked against minifb
     in the tests) holding the same weights, so both sides train the same network from the same start."""
     import torch
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "torch"))
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "torch_checks"))
     from torch_models import twin
     from minifb.testing import torch_state_dict
     module, renames = twin(name)

@@ -1,6 +1,6 @@
 """Does minifb's CIFAR-10 CNN train like PyTorch's, step for step?
 
-minifb's ``cnn`` (seed 0) and its PyTorch twin (tests/torch/torch_models.py) start from the same
+minifb's ``cnn`` (seed 0) and its PyTorch twin (tests/torch_checks/torch_models.py) start from the same
 weights and see the same sequence of batches: one shuffle and one set of crops and flips, drawn
 once with minifb's augmentation and handed as the same float32 arrays to both. Both use Adam
 (lr 1e-3, PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay) and the mean
@@ -48,7 +48,7 @@ from minifb.optim import Adam
 from minifb.testing import cast, torch_state_dict
 from minifb.data.tasks import subset
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "torch"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "torch_checks"))
 import torch_models  # noqa: E402  (the PyTorch twins live beside the cross-check tests)
 
 TORCHVISION_MEAN = (0.4914, 0.4822, 0.4465)  # the values of the common CIFAR-10 recipes

@@ -17,7 +17,7 @@ For each array the report gives the largest absolute error, the largest relative
 index of the worst element (the one furthest beyond its tolerance). Names that
 are expected but missing, or given but not expected, are mismatches too: a misspelt key must
 not pass unnoticed. The module also moves weights between minifb and PyTorch
-(:func:`torch_state_dict`, :func:`cast`) for the cross-checks in tests/torch.
+(:func:`torch_state_dict`, :func:`cast`) for the cross-checks in tests/torch_checks.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every registered model against a PyTorch twin (tests/torch/torch_models.py) with the same weights.
+"""Every registered model against a PyTorch twin (tests/torch_checks/torch_models.py) with the same weights.
 
 The minifb model is built with its own initialisation, parameters that start constant (alpha
 logits, norm weights) are moved off their initial values (a mix-up of two of them would otherwise
