@@ -108,6 +108,26 @@ def choose(mf_op, np_op):
     return draw
 
 
+def like(constant, t):
+    """A constant array as a tensor of t's dtype and device (so float32 stays float32)."""
+    return mf.tensor(constant, dtype=t.dtype, device=t.device)
+
+
+def draw_pow_zero_base(data):
+    """Bases with zeros and integer exponents 0..3 (x^0 at x = 0 has gradient 0, not 0 * inf)."""
+    shape = data.draw(shapes)
+    x = np.where(uniform(data, shape) > 0, 0.0, uniform(data, shape, 0.5, 2.0))
+    b = np.floor(uniform(data, shape, 0.0, 4.0))
+    return (x,), lambda t: mf.pow(t, like(b, t)), lambda a: np.power(a, b)
+
+
+def draw_pow_zero_base_exponent(data):
+    """0^y for y > 0 (and positive bases beside): d/dy 0^y = 0, not 0 * log 0."""
+    sa, sb = pair_of_shapes(data)
+    a = np.where(uniform(data, sa) > 0, 0.0, uniform(data, sa, 0.5, 2.0))
+    return (uniform(data, sb, 0.5, 2.0),), lambda t: mf.pow(like(a, t), t), lambda y: np.power(a, y)
+
+
 def draw_where(data):
     sc, sa = pair_of_shapes(data)
     sb = data.draw(st.sampled_from([(), sa, sc]), label="shape of b")
@@ -292,6 +312,8 @@ OPS = {
     "neg": unary(mf.neg, np.negative),
     "pow": binary(mf.pow, np.power, positive_a=True),
     "pow scalar exponent": unary(lambda t: t ** 3, lambda a: a ** 3),
+    "pow zero base": draw_pow_zero_base,
+    "pow zero base, exponent gradient": draw_pow_zero_base_exponent,
     "exp": unary(mf.exp, np.exp),
     "log": unary(mf.log, np.log, 0.2, 3.0),
     "sqrt": unary(mf.sqrt, np.sqrt, 0.2, 3.0),
@@ -406,6 +428,17 @@ def test_tensor_methods_and_operators_are_the_ops(device):
         np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
     assert (x > 0).tolist() == (a > 0).tolist() and (x <= 0.5).tolist() == (a <= 0.5).tolist()
     assert x.astype(np.int64).dtype == np.int64 and not x.astype(np.int64).requires_grad
+
+
+def test_pow_gradients_where_the_formulas_give_zero_times_infinity(device):
+    """d/dx x^0 = 0 at x = 0 and d/dy 0^y = 0 at y = 0 too (the limits PyTorch takes), not NaN."""
+    for dtype in (np.float64, np.float32):
+        x = mf.tensor(np.array([0.0, 0.0, 2.0], dtype), requires_grad=True, device=device)
+        y = mf.tensor(np.array([0.0, 1.5, 0.0], dtype), requires_grad=True, device=device)
+        (x ** y).backward(np.ones(3, dtype))
+        np.testing.assert_array_equal(mf.asnumpy(x.grad), [0.0, 0.0, 0.0])
+        np.testing.assert_allclose(mf.asnumpy(y.grad), [0.0, 0.0, np.log(2.0)], rtol=1e-6)
+        assert x.grad.dtype == y.grad.dtype == dtype
 
 
 def test_casts_pass_gradients_back(device):

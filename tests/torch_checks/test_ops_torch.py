@@ -158,6 +158,12 @@ def test_op_matches_torch(case, dtype, check):
     check.op(mf_fn, torch_fn, *arrays, name=f"{name} ({dtype})")
 
 
+def test_pow_at_zero_matches_torch(check):
+    """x^0 at x = 0 and 0^y at y >= 0: PyTorch's gradients there are the limits, 0."""
+    x, y = np.array([0.0, 0.0, 2.0, 0.0]), np.array([0.0, 1.5, 0.0, 2.0])
+    check.op(mf.pow, torch.pow, x, y, name="pow at zero")
+
+
 BINARY = {"add": (mf.add, torch.add), "sub": (mf.sub, torch.sub), "mul": (mf.mul, torch.mul),
           "div": (mf.div, torch.div), "pow": (mf.pow, torch.pow), "maximum": (mf.maximum, torch.maximum)}
 
