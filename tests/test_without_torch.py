@@ -5,10 +5,12 @@ tests import (a folder ``tests/torch``) would, where PyTorch is not installed, i
 namespace package, and ``pytest.importorskip("torch")`` would hand it over instead of skipping.
 Here those tests run in a subprocess that cannot see the installed PyTorch.
 """
+import pathlib
 import subprocess
 import sys
 
-from conftest import REPOSITORY
+# Not conftest.REPOSITORY: with tests/torch_checks on the command line, `conftest` may name that folder's.
+REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 
 # Finds torch (and torchaudio) anywhere on sys.path except where packages are installed, as on a
 # machine without them; everything else imports as usual.
