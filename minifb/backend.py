@@ -16,6 +16,8 @@ import os
 
 import numpy as np
 
+from . import cublas
+
 DEVICES = ("cpu", "cuda")
 _INSTALL_HINT = (
     "install CuPy for your CUDA version, e.g. `pip install minifb[cuda12]` (cupy-cuda12x) or "
@@ -25,6 +27,7 @@ _INSTALL_HINT = (
 _default_device = "cpu"
 _cupy = None
 _rng = np.random.default_rng(0)  # minifb's generator: parameters are drawn here on every device
+_seed = 0
 
 
 def _import_cupy():
@@ -44,6 +47,11 @@ def _import_cupy():
         _cupy = cupy
         if os.environ.get("MINIFB_TF32", "0") == "1":
             set_tf32(True)
+    return _cupy
+
+
+def loaded_cupy():
+    """The cupy module if 'cuda' has been used in this process, else None (never imports it)."""
     return _cupy
 
 
@@ -134,13 +142,21 @@ def seed(s: int) -> None:
     """Seed minifb's generator (parameter init, shuffling) and CuPy's, when CuPy is loaded.
 
     Parameters are always drawn from one NumPy generator and then moved, so a model built
-    after ``seed(s)`` is identical on 'cpu' and 'cuda'.
+    after ``seed(s)`` is identical on 'cpu' and 'cuda'. On the GPU, dropout draws from
+    ``minifb.philox``, whose device-side state this resets too.
     """
-    global _rng
-    _rng = np.random.default_rng(s)
+    global _rng, _seed
+    _rng, _seed = np.random.default_rng(s), s
     np.random.seed(s % 2**32)
     if _cupy is not None:
         _cupy.random.seed(s % 2**32)
+        from . import philox  # the GPU's own generator (philox imports this module)
+        philox.seed(s)
+
+
+def current_seed() -> int:
+    """The seed of the last ``seed()`` call (0 at start)."""
+    return _seed
 
 
 def generator() -> np.random.Generator:
@@ -164,11 +180,20 @@ def set_tf32(enabled: bool) -> None:
     Gradient checks run in float64 and are not affected. Also set by ``MINIFB_TF32=1``.
     """
     _import_cupy()
-    from cupy.cuda import cublas, device
+    from cupy.cuda import cublas as cupy_cublas, device
 
-    handle = device.get_cublas_handle()
-    cublas.setMathMode(handle, 3 if enabled else 0)  # 3 = CUBLAS_TF32_TENSOR_OP_MATH
+    cupy_cublas.setMathMode(device.get_cublas_handle(), 3 if enabled else 0)  # 3: CUBLAS_TF32_TENSOR_OP_MATH
     os.environ["CUPY_TF32"] = "1" if enabled else "0"
+    cublas.tf32 = bool(enabled)  # minifb's own products (minifb.cublas), which are most of them
+
+
+def matmul(a, b):
+    """``a @ b`` (NumPy's rules) for numpy or cupy arrays; on the GPU through ``minifb.cublas``, which CUDA
+    graphs can capture (CuPy's own matmul cannot be captured)."""
+    if _cupy is not None and isinstance(a, _cupy.ndarray) and isinstance(b, _cupy.ndarray) \
+            and a.dtype == b.dtype and a.dtype in cublas.SUPPORTED and a.ndim and b.ndim:
+        return cublas.matmul(a, b)
+    return a @ b
 
 
 def synchronize() -> None:

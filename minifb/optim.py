@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from .autograd.tensor import Tensor
+from . import backend
 from .backend import asnumpy, device_of, elementwise_kernel, get_array_module, to_device
 
 
@@ -47,6 +48,24 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
         self.lr = float(lr)
         self.state = [{} for _ in self.params]  # per parameter: name -> array, and "step"
+        self._device_lr = None  # lr on the GPU for update kernels that read it there (Adam)
+
+    def device_lr(self):
+        """The learning rate as a float64 on the GPU, where the update kernels read it. It is refreshed
+        from ``lr`` here, or by ``sync_device_state()`` before a CUDA graph replays a captured step
+        (a replay runs no Python, so a refresh inside the step would replay the old value)."""
+        if self._device_lr is None:
+            self._device_lr = to_device(np.zeros((), np.float64), "cuda")
+            self._device_lr_value = None
+        if not _capturing():
+            self.sync_device_state()
+        return self._device_lr
+
+    def sync_device_state(self) -> None:
+        """Copy ``lr`` to the device when it changed since the last copy (a no-op on the CPU)."""
+        if self._device_lr is not None and self._device_lr_value != self.lr:
+            self._device_lr.fill(self.lr)
+            self._device_lr_value = self.lr
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -161,19 +180,15 @@ class Adam(Optimizer):
         xp = get_array_module(param)
         if not state:
             state.update(step=0, exp_avg=xp.zeros_like(param), exp_avg_sq=xp.zeros_like(param))
+        if xp is not np:
+            self._update_on_device(xp, param, grad, state)
+            return
         state["step"] += 1
         t, (beta1, beta2) = state["step"], self.betas
         step_size = self.lr / (1 - beta1 ** t)
         bias_correction2_sqrt = math.sqrt(1 - beta2 ** t)
         decay = 1 - self.lr * self.weight_decay if self.decoupled else 1.0
         l2 = 0.0 if self.decoupled else self.weight_decay
-        if xp is not np:
-            kernel = elementwise_kernel(
-                "T grad, T beta1, T beta2, T step_size, T bias_correction2_sqrt, T eps, T decay, T l2",
-                "T param, T m, T v", ADAM_SOURCE, "minifb_adam_update")
-            kernel(grad, beta1, beta2, step_size, bias_correction2_sqrt, self.eps, decay, l2,
-                   param, state["exp_avg"], state["exp_avg_sq"])
-            return
         if decay != 1.0:
             param *= decay
         if l2:
@@ -183,6 +198,26 @@ class Adam(Optimizer):
         v *= beta2
         v += (1 - beta2) * grad * grad
         param -= step_size * m / (np.sqrt(v) / bias_correction2_sqrt + self.eps)
+
+    def _update_on_device(self, xp, param, grad, state):
+        """The same update as one kernel that reads the step count t and the learning rate from device
+        memory, so that a CUDA graph replaying the step advances t and follows the schedule."""
+        if not hasattr(state["step"], "shape"):  # a fresh or loaded count: put it on the device
+            state["step"] = xp.asarray(state["step"], dtype=np.int64)
+        state["step"] += 1
+        beta1, beta2 = self.betas
+        kernel = elementwise_kernel(
+            "raw int64 step, raw float64 lr, T grad, float64 beta1, float64 beta2, T eps, float64 weight_decay, "
+            "bool decoupled", "T param, T m, T v", ADAM_SOURCE, "minifb_adam_update")
+        kernel(state["step"], self.device_lr(), grad, beta1, beta2, self.eps, self.weight_decay, self.decoupled,
+               param, state["exp_avg"], state["exp_avg_sq"])
+
+    def state_dict(self) -> dict:
+        out = super().state_dict()
+        for key, value in out.items():  # a step count kept on the device comes back as a number
+            if key.endswith(".step"):
+                out[key] = int(value)
+        return out
 
 
 class AdamW(Adam):
@@ -194,14 +229,24 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-# CuPy: the whole Adam/AdamW update of a parameter in one kernel (the NumPy path above, fused).
+# CuPy: the whole Adam/AdamW update of a parameter in one kernel (the NumPy path above, fused), with t
+# and lr read from device memory; bias corrections in double precision as on the host.
 ADAM_SOURCE = """
-    param = param * decay;
-    T g = grad + l2 * param;
-    m = m + (1 - beta1) * (g - m);
-    v = beta2 * v + (1 - beta2) * g * g;
+    const double t = (double)step[0], rate = lr[0];
+    const T step_size = (T)(rate / (1 - pow(beta1, t)));
+    const T bias_correction2_sqrt = (T)sqrt(1 - pow(beta2, t));
+    param = decoupled ? param * (T)(1 - rate * weight_decay) : param;
+    T g = decoupled ? grad : grad + (T)weight_decay * param;
+    m = m + (1 - (T)beta1) * (g - m);
+    v = (T)beta2 * v + (1 - (T)beta2) * g * g;
     param = param - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps);
 """
+
+
+def _capturing() -> bool:
+    """True while the current CuPy stream is being captured into a CUDA graph."""
+    cupy = backend.loaded_cupy()
+    return cupy is not None and cupy.cuda.get_current_stream().is_capturing()
 
 
 def clip_grad_norm(params, max_norm: float, eps: float = 1e-6):
@@ -215,7 +260,8 @@ def clip_grad_norm(params, max_norm: float, eps: float = 1e-6):
     if not grads:
         return np.zeros((), np.float32)
     xp = get_array_module(*grads)
-    total = xp.sqrt(sum(xp.vdot(g.ravel(), g.ravel()).real for g in grads))
+    total = xp.sqrt(sum((g.real * g.real).sum() + (g.imag * g.imag).sum() if g.dtype.kind == "c"
+                        else (g * g).sum() for g in grads))  # no cuBLAS: a CUDA graph can capture it
     scale = xp.minimum(max_norm / (total + eps), 1.0).astype(grads[0].real.dtype)
     for g in grads:
         g *= scale

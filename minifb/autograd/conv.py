@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import elementwise_kernel, get_array_module
+from ..backend import elementwise_kernel, get_array_module, matmul
 from .function import conj, record, tensors
 
 # Elements of one chunk's column matrix. On the CPU 16 MiB in float32: small blocks are reused by
@@ -74,7 +74,7 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     out = xp.empty((n, c_out, geometry.out_h, geometry.out_w), dtype=x.data.dtype)
     chunks = _chunks(n, geometry, x.device)
     for lo, hi in chunks:
-        _to_nchw(w2 @ _im2col(x_data[lo:hi], geometry), None if b is None else b.data, geometry, out=out[lo:hi])
+        _to_nchw(matmul(w2, _im2col(x_data[lo:hi], geometry)), None if b is None else b.data, geometry, out=out[lo:hi])
 
     def vjp(g):
         dx = xp.empty_like(x_data) if x.requires_grad else None
@@ -83,11 +83,11 @@ def conv2d(x, w, b=None, stride=1, padding=0):
         for lo, hi in chunks:
             g2 = _to_cnhw(g[lo:hi], geometry)
             if dw is not None:
-                dw += g2 @ conj(_im2col(x_data[lo:hi], geometry)).T
+                dw += matmul(g2, conj(_im2col(x_data[lo:hi], geometry)).T)
             if db is not None:
                 db += g2.sum(axis=1)  # the last axis: a fast reduction on CuPy too
             if dx is not None:
-                _col2im(conj(w2).T @ g2, geometry, out=dx[lo:hi])
+                _col2im(matmul(conj(w2).T, g2), geometry, out=dx[lo:hi])
         return (dx, None if dw is None else dw.reshape(w.shape)) + (() if b is None else (db,))
     return record("conv2d", out, inputs, vjp)
 

@@ -3,13 +3,15 @@
     y = x m / (1 - p),   m_i ~ Bernoulli(1 - p);   dL/dx = g m / (1 - p)
 
 Scaling at training time keeps E[y] = x, so evaluation is the identity. The mask is drawn with
-the array's own module: minifb's seeded NumPy generator on the CPU, ``cupy.random`` on the GPU
-(seeded by ``minifb.seed`` too), so no mask ever crosses the bus.
+the array's own device: minifb's seeded NumPy generator on the CPU, ``minifb.philox`` on the GPU
+(seeded by ``minifb.seed`` too, its state in device memory so that a CUDA graph replay draws new
+masks), so no mask ever crosses the bus.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .. import philox
 from ..backend import elementwise_kernel, generator, get_array_module
 from .function import record, tensors
 
@@ -18,7 +20,7 @@ def _uniform(xp, shape, dtype):
     """U[0, 1) samples of ``shape`` drawn on the array's device."""
     if xp is np:
         return generator().random(shape, dtype=dtype)
-    return xp.random.random_sample(shape, dtype=dtype)
+    return philox.uniform(shape, dtype)
 
 
 def dropout(x, p: float = 0.5, training: bool = True):

@@ -93,7 +93,7 @@ def sum_leading(a, n: int):
         return a.sum(axis=tuple(range(n)))
     xp = backend.get_array_module(a)
     rows = math.prod(a.shape[:n])
-    return (xp.ones(rows, dtype=a.dtype) @ a.reshape(rows, math.prod(a.shape[n:]))).reshape(a.shape[n:])
+    return backend.matmul(xp.ones(rows, dtype=a.dtype), a.reshape(rows, math.prod(a.shape[n:]))).reshape(a.shape[n:])
 
 
 def sum_axes(a, axes):
@@ -120,7 +120,7 @@ def sum_axes(a, axes):
         while axes and axes[-1] == start - 1:
             start = axes.pop()
         pre, k, post = math.prod(a.shape[:start]), math.prod(a.shape[start:stop]), math.prod(a.shape[stop:])
-        summed = xp.matmul(xp.ones(k, dtype=a.dtype), a.reshape(pre, k, post))
+        summed = backend.matmul(xp.ones(k, dtype=a.dtype), a.reshape(pre, k, post))
         a = summed.reshape(a.shape[:start] + a.shape[stop:])
     return a
 

@@ -1,7 +1,7 @@
 """Matrix product with NumPy's rules: 1-D operands, batching and broadcasting of batch axes."""
 from __future__ import annotations
 
-from ..backend import get_array_module
+from ..backend import matmul as array_matmul
 from .function import broadcast_shape, conj, record, tensors, unbroadcast
 
 
@@ -19,8 +19,7 @@ def matmul(a, b):
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match "
                          f"({A.shape[-1]} columns against {B.shape[-2]} rows)")
     broadcast_shape("matmul (batch axes)", A.shape[:-2], B.shape[:-2])
-    xp = get_array_module(A, B)
-    out2 = xp.matmul(A, B)
+    out2 = array_matmul(A, B)
     out = out2
     if a.ndim == 1:
         out = out[..., 0, :]
@@ -31,8 +30,8 @@ def matmul(a, b):
         g2 = g.reshape(out2.shape)
         ga = gb = None
         if a.requires_grad:
-            ga = unbroadcast(xp.matmul(g2, conj(B).swapaxes(-1, -2)), A.shape).reshape(a.shape)
+            ga = unbroadcast(array_matmul(g2, conj(B).swapaxes(-1, -2)), A.shape).reshape(a.shape)
         if b.requires_grad:
-            gb = unbroadcast(xp.matmul(conj(A).swapaxes(-1, -2), g2), B.shape).reshape(b.shape)
+            gb = unbroadcast(array_matmul(conj(A).swapaxes(-1, -2), g2), B.shape).reshape(b.shape)
         return ga, gb
     return record("matmul", out, (a, b), vjp)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..backend import get_array_module
+from ..deferred_checks import require
 from .function import normalize_axis, record, tensors
 from .tensor import Tensor
 
@@ -52,9 +53,9 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing}")
     n, c = logits.shape
-    if n and bool(((y < 0) | (y >= c)).any()):  # one device-to-host sync; min and max only on error
-        raise ValueError(f"cross_entropy: labels must be in [0, {c}) for logits of shape {logits.shape}, "
-                         f"got values from {int(y.min())} to {int(y.max())}")
+    if n:  # on the GPU, read when the caller chooses (deferred_checks): min and max only on error
+        require(((y < 0) | (y >= c)).any(), f"cross_entropy: labels must be in [0, {c}) for logits of shape "
+                f"{logits.shape}", lambda: f", got values from {int(y.min())} to {int(y.max())}")
     logp = _log_softmax_array(logits.data, 1)
     rows = xp.arange(n)
     picked = logp[rows, y]

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import device_of, get_array_module
+from ..backend import device_of, get_array_module, matmul
 from .function import record, sum_leading, tensors
 
 
 def _sum_per_channel(a):
     """Sum of a (N, C, L) array over N and L: (C,), as matrix-vector products (no slow axis reduction)."""
     xp = get_array_module(a)
-    return sum_leading(a @ xp.ones(a.shape[2], dtype=a.dtype), 1)
+    return sum_leading(matmul(a, xp.ones(a.shape[2], dtype=a.dtype)), 1)
 
 
 def _affine_inputs(name, x, weight, bias, features):

@@ -13,11 +13,12 @@ channel, one matrix product with M = kron(A_h, A_w) on the flattened image; its 
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from ..backend import elementwise_kernel, get_array_module
+from ..backend import elementwise_kernel, get_array_module, matmul
 from .conv import INT32_LIMIT, as_pair, output_size
 from .function import record, tensors
 
@@ -118,13 +119,19 @@ def adaptive_avg_pool2d(x, output_size):
     out_h, out_w = as_pair("adaptive_avg_pool2d", "output_size", output_size, 1)
     n, c, h, w = x.shape
     xp = get_array_module(x.data)
-    averaging = np.kron(_bin_averages(h, out_h), _bin_averages(w, out_w))  # (Ho*Wo, H*W)
-    averaging = xp.asarray(averaging, dtype=x.data.real.dtype)
-    out = (x.data.reshape(n * c, h * w) @ averaging.T).reshape(n, c, out_h, out_w)
+    averaging = _averaging_matrix(xp, h, w, out_h, out_w, x.data.real.dtype)  # (Ho*Wo, H*W)
+    out = matmul(x.data.reshape(n * c, h * w), averaging.T).reshape(n, c, out_h, out_w)
 
     def vjp(g):
-        return ((g.reshape(n * c, out_h * out_w) @ averaging).reshape(x.shape),)
+        return (matmul(g.reshape(n * c, out_h * out_w), averaging).reshape(x.shape),)
     return record("adaptive_avg_pool2d", out, (x,), vjp)
+
+
+@functools.lru_cache(maxsize=32)
+def _averaging_matrix(xp, h, w, out_h, out_w, dtype):
+    """The (Ho*Wo, H*W) matrix of bin averages on the device, made once per geometry (no copy to the
+    device inside a training step, which a CUDA graph could not replay)."""
+    return xp.asarray(np.kron(_bin_averages(h, out_h), _bin_averages(w, out_w)), dtype=dtype)
 
 
 def _bin_averages(size: int, bins: int) -> np.ndarray:

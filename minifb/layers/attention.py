@@ -7,7 +7,7 @@ from ..autograd.dropout import dropout
 from ..autograd.function import record, tensors
 from ..autograd.loss import softmax
 from ..autograd.tensor import Tensor
-from ..backend import get_array_module
+from ..backend import get_array_module, matmul
 from .activation import Dropout
 from .linear import Linear
 from .module import Module
@@ -36,24 +36,24 @@ def self_attention(qkv, heads: int, p: float = 0.0, training: bool = True):
     # (B, N, 3D) -> (3, B, heads, N, d): views of q, k and v
     q, k, v = qkv.data.reshape(b, n, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
     q_scaled = q * scale
-    weights = softmax(Tensor(q_scaled @ k.swapaxes(-1, -2)), axis=-1).data     # (B, heads, N, N)
+    weights = softmax(Tensor(matmul(q_scaled, k.swapaxes(-1, -2))), axis=-1).data     # (B, heads, N, N)
     mask = None
     if training and p > 0:
         # The mask itself, as dropout draws it for an array of the weights' shape and dtype.
         mask = dropout(Tensor(xp.ones_like(weights)), p).data
     dropped = weights if mask is None else weights * mask
-    out = (dropped @ v).transpose(0, 2, 1, 3).reshape(b, n, dim)
+    out = matmul(dropped, v).transpose(0, 2, 1, 3).reshape(b, n, dim)
 
     def vjp(g):
         g = g.reshape(b, n, heads, head_dim).transpose(0, 2, 1, 3)               # (B, heads, N, d)
         grad = xp.empty((b, n, 3, heads, head_dim), dtype=qkv.dtype)
         grad_q, grad_k, grad_v = grad.transpose(2, 0, 3, 1, 4)                   # views into grad
-        grad_v[...] = dropped.swapaxes(-1, -2) @ g
-        grad_dropped = g @ v.swapaxes(-1, -2)
+        grad_v[...] = matmul(dropped.swapaxes(-1, -2), g)
+        grad_dropped = matmul(g, v.swapaxes(-1, -2))
         grad_weights = grad_dropped if mask is None else grad_dropped * mask
         grad_scores = weights * (grad_weights - (grad_weights * weights).sum(axis=-1, keepdims=True))
-        grad_q[...] = (grad_scores @ k) * scale
-        grad_k[...] = grad_scores.swapaxes(-1, -2) @ q_scaled
+        grad_q[...] = matmul(grad_scores, k) * scale
+        grad_k[...] = matmul(grad_scores.swapaxes(-1, -2), q_scaled)
         return (grad.reshape(b, n, width),)
     return record("self_attention", out, (qkv,), vjp)
 

@@ -6,7 +6,8 @@ import math
 from ..autograd.function import conj, record, sum_leading, tensors
 from ..autograd.shape import getitem
 from ..autograd.tensor import Tensor
-from ..backend import get_array_module
+from ..backend import get_array_module, matmul
+from ..deferred_checks import require
 from . import init
 from .activation import GELU, Dropout
 from .module import Module, Parameter
@@ -26,14 +27,14 @@ def linear(x, weight, bias=None):
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
     x2 = x.data.reshape(-1, weight.shape[1])
-    out = x2 @ weight.data.T
+    out = matmul(x2, weight.data.T)
     if bias is not None:
         out += inputs[2].data
 
     def vjp(g):
         g2 = g.reshape(-1, weight.shape[0])
-        grads = [(g2 @ conj(weight.data)).reshape(x.shape) if x.requires_grad else None,
-                 g2.T @ conj(x2) if weight.requires_grad else None]
+        grads = [matmul(g2, conj(weight.data)).reshape(x.shape) if x.requires_grad else None,
+                 matmul(g2.T, conj(x2)) if weight.requires_grad else None]
         if bias is not None:
             grads.append(sum_leading(g2, 1) if inputs[2].requires_grad else None)
         return tuple(grads)
@@ -74,9 +75,10 @@ class Embedding(Module):
         idx = xp.asarray(idx)
         if idx.dtype.kind not in "iu":
             raise TypeError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
-        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= self.num_embeddings):
-            raise IndexError(f"Embedding: indices must be in [0, {self.num_embeddings}), "
-                             f"got values from {int(idx.min())} to {int(idx.max())}")
+        if idx.size:  # on the GPU, read when the caller chooses (minifb.deferred_checks)
+            require(((idx < 0) | (idx >= self.num_embeddings)).any(),
+                    f"Embedding: indices must be in [0, {self.num_embeddings})",
+                    lambda: f", got values from {int(idx.min())} to {int(idx.max())}", IndexError)
         return getitem(self.weight, idx)
 
     def extra_repr(self):
