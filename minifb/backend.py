@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 
 import numpy as np
 
@@ -187,11 +188,34 @@ def set_tf32(enabled: bool) -> None:
     cublas.tf32 = bool(enabled)  # minifb's own products (minifb.cublas), which are most of them
 
 
+_graph_safe = threading.local()
+
+
+@contextlib.contextmanager
+def graph_safe():
+    """Inside the block, GPU work takes the forms that a CUDA graph can capture and replay: matrix
+    products through ``minifb.cublas``, dropout masks from ``minifb.philox``, Adam's step count and
+    learning rate read from device memory. ``minifb.cuda_graph`` runs every call of a step in it,
+    eager or recorded, so both compute the same numbers; outside it, the usual CuPy calls run."""
+    previous = getattr(_graph_safe, "on", False)
+    _graph_safe.on = True
+    try:
+        yield
+    finally:
+        _graph_safe.on = previous
+
+
+def is_graph_safe() -> bool:
+    """True inside ``graph_safe()``."""
+    return getattr(_graph_safe, "on", False)
+
+
 def matmul(a, b):
-    """``a @ b`` (NumPy's rules) for numpy or cupy arrays; on the GPU through ``minifb.cublas``, which CUDA
-    graphs can capture (CuPy's own matmul cannot be captured)."""
-    if _cupy is not None and isinstance(a, _cupy.ndarray) and isinstance(b, _cupy.ndarray) \
-            and a.dtype == b.dtype and a.dtype in cublas.SUPPORTED and a.ndim and b.ndim:
+    """``a @ b`` (NumPy's rules) for numpy or cupy arrays; inside ``graph_safe()``, GPU products of
+    floating or complex arrays go through ``minifb.cublas`` (CuPy's own cannot be captured)."""
+    if _cupy is not None and getattr(_graph_safe, "on", False) and isinstance(a, _cupy.ndarray) \
+            and isinstance(b, _cupy.ndarray) and a.dtype == b.dtype and a.dtype in cublas.SUPPORTED \
+            and a.ndim and b.ndim:
         return cublas.matmul(a, b)
     return a @ b
 

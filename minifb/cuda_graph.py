@@ -21,6 +21,9 @@ A replay runs no Python, so the step must be the same kernels on the same memory
   (``Optimizer.sync_device_state`` is called before each replay, so schedules apply);
 - matrix products go through ``minifb.cublas`` (CuPy's own cannot be captured).
 
+Every call, eager or replayed, runs in ``backend.graph_safe()``, which selects those capturable forms,
+so the warm-up call and a replay compute the same numbers; code outside a CapturedStep is unchanged.
+
 Inputs of a new shape (the last, smaller batch of an epoch) get a graph of their own. If recording
 fails, the step runs eagerly from then on, and ``fallback_reason`` says why. On the CPU the step
 always runs eagerly.
@@ -81,7 +84,7 @@ class CapturedStep:
         return bool(self._graphs)
 
     def _eager(self, arrays):
-        with deferred(self.checks):
+        with backend.graph_safe(), deferred(self.checks):
             return _arrays(self.function(*(Tensor(a) for a in arrays)))
 
     def _record(self, arrays, signature):
@@ -107,7 +110,7 @@ class _Recording:
         for opt in optimizers:
             opt.sync_device_state()
         backend.synchronize()
-        with self.stream, cupy.cuda.using_allocator(self.pool.malloc), deferred(checks):
+        with self.stream, cupy.cuda.using_allocator(self.pool.malloc), backend.graph_safe(), deferred(checks):
             self.stream.begin_capture()
             try:
                 self.outputs = _arrays(function(*(Tensor(a) for a in self.inputs)))

@@ -55,7 +55,7 @@ class Optimizer:
         from ``lr`` here, or by ``sync_device_state()`` before a CUDA graph replays a captured step
         (a replay runs no Python, so a refresh inside the step would replay the old value)."""
         if self._device_lr is None:
-            self._device_lr = to_device(np.zeros((), np.float64), "cuda")
+            self._device_lr = to_device(np.zeros(1, np.float64), "cuda")
             self._device_lr_value = None
         if not _capturing():
             self.sync_device_state()
@@ -180,7 +180,7 @@ class Adam(Optimizer):
         xp = get_array_module(param)
         if not state:
             state.update(step=0, exp_avg=xp.zeros_like(param), exp_avg_sq=xp.zeros_like(param))
-        if xp is not np:
+        if xp is not np and (backend.is_graph_safe() or hasattr(state["step"], "shape")):
             self._update_on_device(xp, param, grad, state)
             return
         state["step"] += 1
@@ -189,6 +189,13 @@ class Adam(Optimizer):
         bias_correction2_sqrt = math.sqrt(1 - beta2 ** t)
         decay = 1 - self.lr * self.weight_decay if self.decoupled else 1.0
         l2 = 0.0 if self.decoupled else self.weight_decay
+        if xp is not np:
+            kernel = elementwise_kernel(
+                "T grad, T beta1, T beta2, T step_size, T bias_correction2_sqrt, T eps, T decay, T l2",
+                "T param, T m, T v", ADAM_SOURCE, "minifb_adam_update")
+            kernel(grad, beta1, beta2, step_size, bias_correction2_sqrt, self.eps, decay, l2,
+                   param, state["exp_avg"], state["exp_avg_sq"])
+            return
         if decay != 1.0:
             param *= decay
         if l2:
@@ -203,14 +210,14 @@ class Adam(Optimizer):
         """The same update as one kernel that reads the step count t and the learning rate from device
         memory, so that a CUDA graph replaying the step advances t and follows the schedule."""
         if not hasattr(state["step"], "shape"):  # a fresh or loaded count: put it on the device
-            state["step"] = xp.asarray(state["step"], dtype=np.int64)
+            state["step"] = xp.asarray([state["step"]], dtype=np.int64)
         state["step"] += 1
         beta1, beta2 = self.betas
         kernel = elementwise_kernel(
-            "raw int64 step, raw float64 lr, T grad, float64 beta1, float64 beta2, T eps, float64 weight_decay, "
-            "bool decoupled", "T param, T m, T v", ADAM_SOURCE, "minifb_adam_update")
-        kernel(state["step"], self.device_lr(), grad, beta1, beta2, self.eps, self.weight_decay, self.decoupled,
-               param, state["exp_avg"], state["exp_avg_sq"])
+            "raw int64 step, raw float64 lr, T grad, float64 beta1_64, float64 beta2_64, T beta1, T beta2, T eps, "
+            "float64 weight_decay, bool decoupled", "T param, T m, T v", ADAM_DEVICE_SOURCE, "minifb_adam_device")
+        kernel(state["step"], self.device_lr(), grad, beta1, beta2, beta1, beta2, self.eps, self.weight_decay,
+               self.decoupled, param, state["exp_avg"], state["exp_avg_sq"])
 
     def state_dict(self) -> dict:
         out = super().state_dict()
@@ -229,18 +236,22 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
-# CuPy: the whole Adam/AdamW update of a parameter in one kernel (the NumPy path above, fused), with t
-# and lr read from device memory; bias corrections in double precision as on the host.
+# CuPy: the whole Adam/AdamW update of a parameter in one kernel (the NumPy path above, fused).
 ADAM_SOURCE = """
-    const double t = (double)step[0], rate = lr[0];
-    const T step_size = (T)(rate / (1 - pow(beta1, t)));
-    const T bias_correction2_sqrt = (T)sqrt(1 - pow(beta2, t));
-    param = decoupled ? param * (T)(1 - rate * weight_decay) : param;
-    T g = decoupled ? grad : grad + (T)weight_decay * param;
-    m = m + (1 - (T)beta1) * (g - m);
-    v = (T)beta2 * v + (1 - (T)beta2) * g * g;
+    param = param * decay;
+    T g = grad + l2 * param;
+    m = m + (1 - beta1) * (g - m);
+    v = beta2 * v + (1 - beta2) * g * g;
     param = param - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps);
 """
+# The same, with t and lr read from device memory (for CUDA graphs); corrections in double as on the host.
+ADAM_DEVICE_SOURCE = """
+    const double t = (double)step[0], rate = lr[0];
+    const T step_size = (T)(rate / (1 - pow(beta1_64, t)));
+    const T bias_correction2_sqrt = (T)sqrt(1 - pow(beta2_64, t));
+    const T decay = decoupled ? (T)(1 - rate * weight_decay) : (T)1;
+    const T l2 = decoupled ? (T)0 : (T)weight_decay;
+""" + ADAM_SOURCE
 
 
 def _capturing() -> bool:

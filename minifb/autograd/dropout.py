@@ -3,16 +3,17 @@
     y = x m / (1 - p),   m_i ~ Bernoulli(1 - p);   dL/dx = g m / (1 - p)
 
 Scaling at training time keeps E[y] = x, so evaluation is the identity. The mask is drawn with
-the array's own device: minifb's seeded NumPy generator on the CPU, ``minifb.philox`` on the GPU
-(seeded by ``minifb.seed`` too, its state in device memory so that a CUDA graph replay draws new
-masks), so no mask ever crosses the bus.
+the array's own module: minifb's seeded NumPy generator on the CPU, ``cupy.random`` on the GPU
+(seeded by ``minifb.seed`` too), so no mask ever crosses the bus. In a step captured as a CUDA graph
+(``backend.graph_safe``) the GPU draws from ``minifb.philox``, whose state is in device memory, so
+that every replay draws new masks.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import philox
-from ..backend import elementwise_kernel, generator, get_array_module
+from ..backend import elementwise_kernel, generator, get_array_module, is_graph_safe
 from .function import record, tensors
 
 
@@ -20,7 +21,9 @@ def _uniform(xp, shape, dtype):
     """U[0, 1) samples of ``shape`` drawn on the array's device."""
     if xp is np:
         return generator().random(shape, dtype=dtype)
-    return philox.uniform(shape, dtype)
+    if is_graph_safe():
+        return philox.uniform(shape, dtype)
+    return xp.random.random_sample(shape, dtype=dtype)
 
 
 def dropout(x, p: float = 0.5, training: bool = True):
