@@ -52,6 +52,8 @@ def add_device_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--tf32", action="store_true",
                         help="TF32 tensor cores for float32 matmuls (cuda only)")
+    parser.add_argument("--cuda-graph", action="store_true",
+                        help="record the training step once as a CUDA graph and replay it (cuda only; experimental)")
 
 
 def add_optimizer_arguments(parser) -> None:
@@ -148,6 +150,8 @@ def check_arguments(args, config: dict) -> None:
         raise ValueError(f"train: --warmup-epochs must be in [0, --epochs), got {config['warmup_epochs']}")
     if args.tf32 and args.device != "cuda":
         raise ValueError("train: --tf32 applies to --device cuda only")
+    if args.cuda_graph and args.device != "cuda":
+        raise ValueError("train: --cuda-graph applies to --device cuda only")
 
 
 # ---- from settings to optimiser -----------------------------------------------------------------

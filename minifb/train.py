@@ -28,6 +28,7 @@ from tqdm import tqdm
 from . import backend, models
 from .autograd import cross_entropy, no_grad
 from .checkpoint import load_checkpoint, save_checkpoint
+from .cuda_graph import CapturedStep
 from .data.tasks import TaskData, load_task
 from .layers.feedback import RefiningClassifier
 from .recipes import (add_arguments, build_optimizer, build_schedule, check_arguments, run_config,
@@ -41,13 +42,31 @@ PROGRESS_EVERY = 50  # steps between the progress bar's loss readings (each one 
 EVAL_BATCH = 500
 
 
+def training_step(model, optimizer, label_smoothing: float = 0.0, cuda_graph: bool = False):
+    """The step of the loop as a function (x, y) -> (loss, logits) arrays: forward, loss, backward,
+    update. With ``cuda_graph`` it is recorded once as a CUDA graph and replayed (minifb/cuda_graph.py)."""
+    def step(x, y):
+        logits = model(x)
+        loss = models.training_loss(model, logits, y, label_smoothing=label_smoothing)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss, logits
+    if cuda_graph:
+        return CapturedStep(step, [optimizer])
+    return lambda x, y: tuple(t.data for t in step(x, y))
+
+
 def train_one_epoch(model, optimizer, data: TaskData, batch_size: int, seed: int, epoch: int,
-                    label_smoothing: float = 0.0, schedule=None, progress: bool = True) -> dict:
+                    label_smoothing: float = 0.0, schedule=None, progress: bool = True, step=None) -> dict:
     """One pass over the shuffled training set; returns loss, accuracy, seconds, throughput.
 
+    ``step`` is the ``training_step`` to use (kept across epochs, as a recorded graph must be).
     Batches have a fixed size (the last partial one is dropped unless it is the only one):
-    fixed shapes keep the GPU's FFT plans and memory pools reusable.
+    fixed shapes keep the GPU's FFT plans, memory pools and graphs reusable.
     """
+    step = step or training_step(model, optimizer, label_smoothing)
+    check = getattr(step, "check", lambda: None)  # deferred device-side checks of a captured step
     xp = backend.get_array_module(data.train_x)
     # Everything random in an epoch (order, augmentation, dropout) comes from (seed, epoch) alone,
     # so a resumed run draws exactly what an uninterrupted one would have drawn.
@@ -60,21 +79,19 @@ def train_one_epoch(model, optimizer, data: TaskData, batch_size: int, seed: int
     start = time.perf_counter()
     bar = tqdm(range(steps_per_epoch(n, batch_size)), desc=f"epoch {epoch}", unit="batch", leave=False,
                disable=not progress)
-    for step in bar:
-        index = order[step * batch_size:(step + 1) * batch_size]
+    for i in bar:
+        index = order[i * batch_size:(i + 1) * batch_size]
         x, y = data.augment(data.train_x[index], rng), data.train_y[index]
-        logits = model(x)
-        loss = models.training_loss(model, logits, y, label_smoothing=label_smoothing)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        loss, logits = step(x, y)
         if schedule is not None:
             schedule.step()
-        loss_sum += loss.data * len(index)
-        correct += (logits.data.argmax(axis=1) == y).sum()
+        loss_sum += loss * len(index)
+        correct += (logits.argmax(axis=1) == y).sum()
         seen += len(index)
-        if progress and (step + 1) % PROGRESS_EVERY == 0:
+        if progress and (i + 1) % PROGRESS_EVERY == 0:
+            check()
             bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}")
+    check()
     loss_mean, accuracy = float(loss_sum) / seen, int(correct) / seen  # waits for the GPU once
     seconds = time.perf_counter() - start
     return {"train_loss": loss_mean, "train_accuracy": accuracy, "seconds": seconds,
@@ -109,20 +126,21 @@ def evaluate(model, x_all, y_all, prepare: Callable, batch_size: int = EVAL_BATC
 
 def fit(model, optimizer, data: TaskData, config: dict, out: pathlib.Path, start_epoch: int = 1,
         stop_after: int | None = None, time_limit: float | None = None, progress: bool = True,
-        schedule=None) -> dict | None:
+        schedule=None, cuda_graph: bool = False) -> dict | None:
     """Epochs ``start_epoch..config['epochs']``: train, evaluate, append metrics, checkpoint.
 
     Returns the final evaluation, or None when ``stop_after`` epochs are done or the next epoch
     would end after ``time_limit`` seconds (judged by the slowest epoch so far); the checkpoint
-    then holds the last finished epoch.
+    then holds the last finished epoch. ``cuda_graph``: replay the step from a CUDA graph.
     """
+    step = training_step(model, optimizer, config["label_smoothing"], cuda_graph)
     started, slowest = time.perf_counter(), 0.0
     bar = tqdm(range(start_epoch, config["epochs"] + 1), desc="training", unit="epoch", disable=not progress)
     for done, epoch in enumerate(bar, 1):
         epoch_start = time.perf_counter()
         record = {"epoch": epoch, "lr": optimizer.lr}  # at the epoch's start
         record.update(train_one_epoch(model, optimizer, data, config["batch_size"], config["seed"], epoch,
-                                      config["label_smoothing"], schedule, progress))
+                                      config["label_smoothing"], schedule, progress, step))
         record.update(evaluate(model, data.test_x, data.test_y, data.prepare))
         bar.set_postfix(test_accuracy=f"{record['test_accuracy']:.4f}")
         # Metrics first, then the checkpoint: an interruption in between leaves a metrics line
@@ -193,7 +211,7 @@ def run(args) -> int:
         # A line left by a first epoch that was interrupted before its checkpoint:
         keep_epochs_up_to(out / "metrics.jsonl", 0)
     final = fit(model, optimizer, data, config, out, start_epoch, args.stop_after, args.time_limit,
-                not args.no_progress, schedule)
+                not args.no_progress, schedule, args.cuda_graph)
     if final is None:
         print(f"{out}: stopped before the last epoch; continue with --resume")
     else:
