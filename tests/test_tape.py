@@ -1,4 +1,4 @@
-"""The tape: one node per op, backward in reverse without recursion, accumulation, release, no_grad."""
+"""The tape: one node per op, backward in topological order without recursion, accumulation, release, no_grad."""
 import gc
 import weakref
 
@@ -152,12 +152,51 @@ def test_gradient_keeps_dtype_and_device(device):
     assert x.grad.dtype == np.float32 and mf.backend.device_of(x.grad) == device
 
 
-def test_tape_compacts_dead_entries(device):
+def test_outputs_never_differentiated_leave_no_nodes(device):
     x = leaf(device)
-    for _ in range(3 * tape._COMPACT_EVERY):
+    before = mf.tape_length()
+    for _ in range(3000):
         x * 2  # outputs die at once: their nodes die with them
-    assert len(tape._tape) <= tape._COMPACT_EVERY
-    assert mf.tape_length() == 0
+    assert mf.tape_length() == before
+
+
+def test_graph_puts_every_node_before_the_nodes_of_its_inputs(device):
+    x = leaf(device)
+    a = x.exp()
+    b, c = a * 2, a.tanh()  # a is used twice: its node must wait for both users
+    loss = (b * c + b).sum()
+    order = tape.graph(loss)
+    assert order[0] is loss._node and len(order) == 6 and len(set(map(id, order))) == 6
+    position = {id(node): i for i, node in enumerate(order)}
+    for node in order:
+        for t in node.inputs:
+            if t._node is not None:
+                assert position[id(node)] < position[id(t._node)]
+    assert tape.graph(x) == [] and tape.graph(mf.tensor(1.0)) == []
+
+
+def test_backward_releases_exactly_the_graph_of_its_root(device):
+    x = leaf(device)
+    shared = x.exp()
+    first, second = (shared * 2).sum(), (shared * 3).sum()
+    other = (x * 5).sum()
+    first.backward(retain_graph=True)
+    assert not any(node.released for node in tape.graph(first))
+    second.backward()
+    assert shared._node.released and second._node.released
+    assert not first._node.released and not other._node.released  # other graphs are left alone
+    np.testing.assert_allclose(mf.asnumpy(x.grad), 5 * np.exp([1.0, 2.0, 3.0]))
+
+
+def test_a_freed_part_of_the_graph_raises_before_any_gradient_moves(device):
+    x = leaf(device)
+    shared = x.exp()
+    (shared * 2).sum().backward()  # releases shared's node
+    x.grad = None
+    later = (shared * 3).sum() + (x * 4).sum()
+    with pytest.raises(RuntimeError, match=r"already freed.*'exp'"):
+        later.backward()
+    assert x.grad is None  # the (x * 4) branch did not reach x first
 
 
 def test_a_failed_backward_leaves_no_gradient_behind(device):

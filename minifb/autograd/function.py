@@ -32,9 +32,7 @@ def record(name: str, out, inputs: tuple, vjp) -> Tensor:
         anomaly.check_forward(name, out, inputs)
     result = Tensor._wrap(out, requires_grad)
     if requires_grad:
-        node = tape.Node(name, inputs, vjp)
-        result._node = node
-        tape.push(node)
+        result._node = tape.Node(name, inputs, vjp)
     return result
 
 

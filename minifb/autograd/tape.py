@@ -1,34 +1,38 @@
-"""The tape: the record of differentiable operations, and ``backward`` that replays it.
+"""The tape: what each differentiable op records, and ``backward`` that plays the record back.
 
-Every differentiable op, as it runs, appends one :class:`Node` to the tape: the input tensors,
-and a function that maps the gradient of the op's output to the gradients of its inputs (the
-vector-Jacobian product). Execution order is already a topological order of the graph, so
-``backward`` needs no recursion and no sort: it walks the tape from the end to the start and
-hands each node the gradient accumulated on its output so far (the chain rule, one node at a
+Every differentiable op, as it runs, links one :class:`Node` to its output tensor: the input
+tensors, and a function that maps the gradient of the op's output to the gradients of its
+inputs (the vector-Jacobian product, VJP). Nodes and tensors form a graph that only the tensors
+computed from it keep alive; there is no list of nodes anywhere, so a forward pass that is never
+differentiated is freed with its result, and graphs of different threads never meet.
+
+``backward(root)`` visits the nodes that root depends on in an order where every node comes
+after all the nodes that use its output, and hands each one the gradient that its users have
+accumulated on its output by then, which is the whole gradient (the chain rule, one node at a
 time)::
 
-    node.grad = dL/d(out)                            # filled in by the nodes after it
+    node.grad = dL/d(out)                             # complete: every user came before
     for x, g in zip(node.inputs, node.vjp(node.grad)):
         x.grad += g                                   # dL/dx += dL/d(out) * d(out)/dx
 
-The tape holds *weak* references: a node lives exactly as long as the tensor it produced (or a
-later node that uses that tensor), so forward passes that are never differentiated cost nothing.
-After ``backward`` the nodes it used are released (their inputs and saved arrays dropped)
-unless ``retain_graph=True``.
+The order is found without recursion, in the way of HIPS autograd's toposort: a first pass, a
+depth-first walk with an explicit stack, counts for each node how many times the graph uses its
+output; the second pass starts from root and lets a node go once its last user has passed its
+gradient on (its count drops to zero). Both passes are loops, so graphs of any depth work.
+After ``backward`` the nodes are released (their inputs and saved arrays dropped) unless
+``retain_graph=True``.
 """
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
-import weakref
 
 import numpy as np
 
 from . import anomaly
 
 _state = threading.local()
-_tape: list[weakref.ref] = []
-_COMPACT_EVERY = 4096  # drop dead weak references once this many entries have been added
 
 
 def is_grad_enabled() -> bool:
@@ -46,7 +50,7 @@ def _grad_mode(enabled: bool):
 
 
 def no_grad():
-    """Context manager: ops inside record nothing on the tape (inference, optimizer updates)."""
+    """Context manager: ops inside record nothing (inference, optimizer updates)."""
     return _grad_mode(False)
 
 
@@ -58,49 +62,75 @@ def enable_grad():
 class Node:
     """One recorded op: its inputs, its vector-Jacobian product, and its output's gradient."""
 
-    __slots__ = ("name", "inputs", "vjp", "grad", "released", "__weakref__")
+    __slots__ = ("name", "inputs", "vjp", "grad", "__weakref__")
 
     def __init__(self, name, inputs, vjp):
         self.name = name
         self.inputs = inputs
         self.vjp = vjp
         self.grad = None  # gradient of the loss w.r.t. this node's output, filled during backward
-        self.released = False
+
+    @property
+    def released(self) -> bool:
+        """True once a backward has dropped the inputs and the VJP (with the arrays it saved)."""
+        return self.inputs is None
 
     def release(self):
         self.inputs = self.vjp = self.grad = None
-        self.released = True
 
     def __repr__(self):
         return f"Node({self.name}{', released' if self.released else ''})"
 
 
-_added_since_compaction = 0
-
-
-def push(node: Node) -> None:
-    """Append a node to the tape (called by ``function.record``)."""
-    global _added_since_compaction
-    _tape.append(weakref.ref(node))
-    _added_since_compaction += 1
-    if _added_since_compaction >= _COMPACT_EVERY:
-        _compact()
-
-
-def _compact() -> None:
-    global _added_since_compaction
-    _tape[:] = [r for r in _tape if (n := r()) is not None and not n.released]
-    _added_since_compaction = 0
-
-
 def tape_length() -> int:
-    """Number of live nodes on the tape (for tests and curious readers)."""
-    _compact()
-    return len(_tape)
+    """Number of nodes alive in this process that no backward has released (for tests and
+    curious readers; it searches the garbage collector's objects, so it is slow)."""
+    return sum(1 for o in gc.get_objects() if type(o) is Node and not o.released)
 
 
 _FREED = ("backward: the graph behind this tensor was already freed by an earlier backward() "
           "(through op '{}'); call the first backward with retain_graph=True to go through it twice")
+
+
+def count_uses(root: Node) -> dict:
+    """{node: how many times the graph of ``root`` uses its output} for every node that root's
+    output depends on (root itself: 0), found by an iterative depth-first walk. A released node
+    on the way raises, before any gradient has moved."""
+    uses = {root: 0}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.inputs is None:
+            raise RuntimeError(_FREED.format(node.name))
+        for x in node.inputs:
+            parent = x._node
+            if parent is not None:
+                if parent in uses:
+                    uses[parent] += 1
+                else:
+                    uses[parent] = 1
+                    stack.append(parent)
+    return uses
+
+
+def graph(tensor) -> list:
+    """The nodes that ``tensor`` depends on, in the order ``backward`` visits them: every node
+    before the nodes of its inputs (empty for a leaf or a constant)."""
+    root = tensor._node
+    if root is None:
+        return []
+    uses = count_uses(root)
+    order, ready = [], [root]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for x in node.inputs:
+            parent = x._node
+            if parent is not None:
+                uses[parent] -= 1
+                if uses[parent] == 0:
+                    ready.append(parent)
+    return order
 
 
 def accumulate(tensor, g) -> None:
@@ -110,7 +140,8 @@ def accumulate(tensor, g) -> None:
     if isinstance(g, np.generic):  # NumPy gives scalars for 0-d results; .grad is always an array
         g = np.asarray(g)
     if g.shape != tensor.data.shape:  # a wrong VJP is a bug in minifb: say so loudly
-        raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape {tensor.data.shape}")
+        raise RuntimeError(f"internal error: gradient of shape {g.shape} for a tensor of shape "
+                           f"{tensor.data.shape}")
     if g.dtype != tensor.data.dtype:
         # A real tensor that receives a complex gradient keeps its real part (dL/dx for real x).
         if g.dtype.kind == "c" and tensor.data.dtype.kind != "c":
@@ -118,47 +149,37 @@ def accumulate(tensor, g) -> None:
         g = g.astype(tensor.data.dtype, copy=False)
     node = tensor._node
     if node is not None:
-        if node.released:
-            raise RuntimeError(_FREED.format(node.name))
         node.grad = g if node.grad is None else node.grad + g
     elif tensor.requires_grad:
         tensor.grad = g.copy() if tensor.grad is None else tensor.grad + g
 
 
 def backward(root, grad, retain_graph: bool = False) -> None:
-    """Replay the tape in reverse from ``root`` with ``dL/d(root) = grad``."""
-    node = root._node
-    if node is None:  # a leaf: its gradient is the seed itself
+    """Propagate ``dL/d(root) = grad`` to every leaf that root depends on (see the module docstring)."""
+    if root._node is None:  # a leaf: its gradient is the seed itself
         accumulate(root, grad)
         return
-    if node.released:
-        raise RuntimeError(_FREED.format(node.name))
-    used = []
+    order = graph(root)  # raises on a released graph, before anything changes
     check = anomaly.enabled  # anomaly mode: every VJP's output is checked for NaN and inf
     try:
         if check:
-            anomaly.check_seed(node.name, grad)
+            anomaly.check_seed(root._node.name, grad)
         accumulate(root, grad)
-        with no_grad():  # a VJP that calls ops must not grow the tape while we walk it
-            for ref in reversed(_tape):
-                n = ref()
-                if n is None or n.grad is None:
-                    continue  # not on the path to root (or already garbage)
-                grads = n.vjp(n.grad)
+        with no_grad():  # a VJP that calls ops must not record them
+            for node in order:
+                if node.grad is None:
+                    continue  # no gradient reached it (its users passed None)
+                grads = node.vjp(node.grad)
                 if check:
-                    anomaly.check_backward(n, grads)
-                n.grad = None
-                for x, g in zip(n.inputs, grads):
+                    anomaly.check_backward(node, grads)
+                node.grad = None
+                for x, g in zip(node.inputs, grads):
                     if x.requires_grad:
                         accumulate(x, g)
-                used.append(n)
     except BaseException:
-        # Drop the half-propagated gradients, or the next backward would pick them up.
-        for ref in _tape:
-            if (n := ref()) is not None:
-                n.grad = None
+        for node in order:  # drop the half-propagated gradients, or a retained graph would keep them
+            node.grad = None
         raise
     if not retain_graph:
-        for n in used:
-            n.release()
-        _compact()
+        for node in order:
+            node.release()
