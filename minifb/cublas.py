@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import math
 import threading
+from typing import NamedTuple
 
 import numpy as np
 
@@ -100,56 +101,72 @@ def _get(cupy) -> _Library:
     return _library
 
 
-def _matrix(a, batch_shape):
-    """(array, transposed, ld, batch stride) describing ``a``'s matrices to cuBLAS, copying when needed."""
+class Operand(NamedTuple):
+    """One operand as cuBLAS reads it: the array, whether it is passed transposed, its leading
+    dimension and batch stride (elements; 0: the same matrix for every batch entry)."""
+    array: object
+    transposed: bool
+    ld: int
+    stride: int
+
+
+class Gemm(NamedTuple):
+    """The arguments of one ``cublasGemmStridedBatchedEx`` call computing ``a @ b`` into a new C-contiguous
+    array of ``out_shape`` (before 1-D operands' axes are dropped again)."""
+    first: Operand   # cuBLAS's A: our b (C^T = B^T A^T)
+    second: Operand  # cuBLAS's B: our a
+    m: int
+    n: int
+    k: int
+    batch: int
+    out_shape: tuple
+
+
+def plan(a, b, xp) -> Gemm:
+    """How cuBLAS computes ``a @ b`` (both at least 2-D), copying an operand only when its batch axes or
+    its matrices cannot be described by one leading dimension and one stride. ``xp`` makes the copies."""
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    batch_shape = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    return Gemm(_operand(b, batch_shape, xp), _operand(a, batch_shape, xp), n, m, k, math.prod(batch_shape),
+                batch_shape + (m, n))
+
+
+def _operand(a, batch_shape, xp) -> Operand:
+    """A row-major matrix (r x c, row stride ld) is, read column-major, its transpose with leading
+    dimension ld: passed as is. A transposed view (column stride ld) is the stored matrix: passed with
+    the transpose flag."""
     item = a.itemsize
     rows, cols = a.shape[-2:]
     s_rows, s_cols = a.strides[-2] // item, a.strides[-1] // item
     batched = math.prod(a.shape[:-2]) > 1
-    if a.shape[:-2] != tuple(batch_shape) and batched:  # a partial broadcast: lay it out in full
-        a = _cupy().ascontiguousarray(_cupy().broadcast_to(a, tuple(batch_shape) + (rows, cols)))
-        return _matrix(a, batch_shape)
-    if not batched:
-        stride = 0
-    else:
-        strides = [s // item for s in a.strides[:-2]]
-        shape = a.shape[:-2]
-        inner = [st for st, n in zip(strides, shape) if n > 1]
-        sizes = [n for n in shape if n > 1]
-        uniform = all(inner[i] == inner[i + 1] * sizes[i + 1] for i in range(len(inner) - 1))
-        stride = inner[-1] if inner and uniform else None
-    if stride is not None and stride >= 0:
+    if batched and tuple(a.shape[:-2]) != batch_shape:  # a partial broadcast: lay it out in full
+        return _operand(xp.ascontiguousarray(xp.broadcast_to(a, batch_shape + (rows, cols))), batch_shape, xp)
+    stride = 0
+    if batched:
+        sizes = [(st // item, size) for st, size in zip(a.strides[:-2], a.shape[:-2]) if size > 1]
+        uniform = all(sizes[i][0] == sizes[i + 1][0] * sizes[i + 1][1] for i in range(len(sizes) - 1))
+        stride = sizes[-1][0] if uniform and sizes[-1][0] > 0 else None
+    if stride is not None and min(a.strides) >= 0:
         if (s_cols == 1 or cols == 1) and s_rows >= max(cols, 1):
-            return a, False, max(s_rows, 1), stride
+            return Operand(a, False, s_rows, stride)
         if (s_rows == 1 or rows == 1) and s_cols >= max(rows, 1):
-            return a, True, max(s_cols, 1), stride
-    a = _cupy().ascontiguousarray(a)
-    return a, False, max(cols, 1), (rows * cols if batched else 0)
-
-
-def _cupy():
-    import cupy
-    return cupy
+            return Operand(a, True, s_cols, stride)
+    a = xp.ascontiguousarray(a)
+    return Operand(a, False, max(cols, 1), rows * cols if batched else 0)
 
 
 def matmul(a, b):
     """``a @ b`` for CuPy float32/64 and complex64/128 arrays of equal dtype (NumPy's matmul rules)."""
-    cupy = _cupy()
+    import cupy
     vector_a, vector_b = a.ndim == 1, b.ndim == 1
-    if vector_a:
-        a = a[None, :]
-    if vector_b:
-        b = b[:, None]
-    m, k = a.shape[-2:]
-    n = b.shape[-1]
-    batch_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    out = cupy.empty(batch_shape + (m, n), dtype=a.dtype)
-    batch = math.prod(batch_shape)
+    gemm = plan(a[None, :] if vector_a else a, b[:, None] if vector_b else b, cupy)
+    out = cupy.empty(gemm.out_shape, dtype=a.dtype)
     if out.size:
-        if k == 0:
+        if gemm.k == 0:
             out.fill(0)
         else:
-            _gemm(cupy, a, b, out, m, n, k, batch, batch_shape)
+            _execute(cupy, gemm, out)
     if vector_a:
         out = out[..., 0, :]
     if vector_b:
@@ -157,11 +174,9 @@ def matmul(a, b):
     return out
 
 
-def _gemm(cupy, a, b, out, m, n, k, batch, batch_shape):
+def _execute(cupy, gemm: Gemm, out) -> None:
     lib = _get(cupy)
     lib.bind(cupy.cuda.get_current_stream().ptr)
-    a, trans_a, ld_a, stride_a = _matrix(a, batch_shape)
-    b, trans_b, ld_b, stride_b = _matrix(b, batch_shape)
     dtype = out.dtype
     kind = _DATA_TYPE[dtype]
     if dtype in (np.float64, np.complex128):
@@ -169,13 +184,15 @@ def _gemm(cupy, a, b, out, m, n, k, batch, batch_shape):
     else:
         compute = _COMPUTE_32F_TF32 if tf32 and dtype == np.float32 else _COMPUTE_32F
     one, zero = lib.scalars[dtype]
-    # column-major C^T (n x m) = op(B)^T-part (n x k) times op(A)^T-part (k x m)
+    first, second = gemm.first, gemm.second
     status = lib.lib.cublasGemmStridedBatchedEx(
-        lib.handle, _OP_T if trans_b else _OP_N, _OP_T if trans_a else _OP_N, n, m, k,
+        lib.handle, _OP_T if first.transposed else _OP_N, _OP_T if second.transposed else _OP_N,
+        gemm.m, gemm.n, gemm.k,
         one,
-        b.data.ptr, kind, ld_b, stride_b,
-        a.data.ptr, kind, ld_a, stride_a,
+        first.array.data.ptr, kind, first.ld, first.stride,
+        second.array.data.ptr, kind, second.ld, second.stride,
         zero,
-        out.data.ptr, kind, n, m * n,
-        batch, compute, _GEMM_DEFAULT)
-    _check(status, f"cublasGemmStridedBatchedEx ({dtype}, batch {batch}, m {m}, n {n}, k {k})")
+        out.data.ptr, kind, gemm.m, gemm.m * gemm.n,
+        gemm.batch, compute, _GEMM_DEFAULT)
+    _check(status, f"cublasGemmStridedBatchedEx ({dtype}, batch {gemm.batch}, m {gemm.m}, n {gemm.n}, "
+                   f"k {gemm.k})")

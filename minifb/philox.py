@@ -18,16 +18,20 @@ import numpy as np
 from . import backend
 
 _PHILOX = r"""
-__device__ inline unsigned int minifb_philox(unsigned long long counter, unsigned long long key) {
-    unsigned int c0 = (unsigned int)counter, c1 = (unsigned int)(counter >> 32), c2 = 0, c3 = 0;
-    unsigned int k0 = (unsigned int)key, k1 = (unsigned int)(key >> 32);
-    for (int round = 0; round < 10; ++round) {
-        unsigned int hi0 = __umulhi(0xD2511F53u, c0), lo0 = 0xD2511F53u * c0;
-        unsigned int hi1 = __umulhi(0xCD9E8D57u, c2), lo1 = 0xCD9E8D57u * c2;
-        c0 = hi1 ^ c1 ^ k0; c1 = lo1; c2 = hi0 ^ c3 ^ k1; c3 = lo0;
+__device__ inline void minifb_philox_block(unsigned int c[4], unsigned int k0, unsigned int k1) {
+    for (int round = 0; round < 10; ++round) {  // Philox4x32's round, ten times, the key bumped between
+        unsigned int hi0 = __umulhi(0xD2511F53u, c[0]), lo0 = 0xD2511F53u * c[0];
+        unsigned int hi1 = __umulhi(0xCD9E8D57u, c[2]), lo1 = 0xCD9E8D57u * c[2];
+        unsigned int c1 = c[1], c3 = c[3];
+        c[0] = hi1 ^ c1 ^ k0; c[1] = lo1; c[2] = hi0 ^ c3 ^ k1; c[3] = lo0;
         k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
     }
-    return c0 ^ c2;  // two words of the block folded into one
+}
+
+__device__ inline unsigned int minifb_philox(unsigned long long counter, unsigned long long key) {
+    unsigned int c[4] = {(unsigned int)counter, (unsigned int)(counter >> 32), 0u, 0u};
+    minifb_philox_block(c, (unsigned int)key, (unsigned int)(key >> 32));
+    return c[0] ^ c[2];  // two words of the block folded into one
 }
 """
 
