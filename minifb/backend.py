@@ -175,17 +175,35 @@ def set_rng_state(state: dict) -> None:
 
 
 def set_tf32(enabled: bool) -> None:
-    """Let cuBLAS use TF32 tensor cores for float32 matmuls on the GPU (faster, ~1e-3 relative).
+    """Let cuBLAS use TF32 tensor cores for every float32 matmul on the GPU (faster, ~1e-3 relative).
 
-    ``CUPY_TF32`` covers only 2-D matmul; batched matmul needs the math mode on the handle.
-    Gradient checks run in float64 and are not affected. Also set by ``MINIFB_TF32=1``.
+    Three switches, because products take three paths to cuBLAS. Inside ``graph_safe()`` they go
+    through ``minifb.cublas``, which reads ``cublas.tf32``. Outside it, through CuPy: 2-D products (``dot``, ``matmul`` of
+    matrices: Linear, the convolution GEMMs) pass an explicit compute type, which CuPy reads from
+    ``CUPY_TF32`` once, at the first float32 product of the process, and then keeps: changing the
+    variable later does nothing, so the compute type is set directly. Batched products pass the
+    legacy compute type, which follows the math mode of CuPy's cuBLAS handle. All are set once here,
+    never per call. Gradient checks run in float64 and are not affected. Also set by ``MINIFB_TF32=1``.
     """
     _import_cupy()
+    from cupy._core import _routines_linalg
     from cupy.cuda import cublas as cupy_cublas, device
 
+    # set_compute_type falls back to the default (with a warning) on GPUs older than compute 8.0
+    compute_type = (getattr(_routines_linalg, "COMPUTE_TYPE_TF32", 7) if enabled
+                    else getattr(_routines_linalg, "COMPUTE_TYPE_DEFAULT", 1))
+    _routines_linalg.set_compute_type(np.float32, compute_type)    # complex64 shares this entry
     cupy_cublas.setMathMode(device.get_cublas_handle(), 3 if enabled else 0)  # 3: CUBLAS_TF32_TENSOR_OP_MATH
-    os.environ["CUPY_TF32"] = "1" if enabled else "0"
-    cublas.tf32 = bool(enabled)  # minifb's own products (minifb.cublas), which are most of them
+    os.environ["CUPY_TF32"] = "1" if enabled else "0"  # for code that reads it (CuPy's own kernels)
+    cublas.tf32 = bool(enabled)  # minifb's own products (minifb.cublas), inside graph_safe()
+
+
+def tf32_enabled() -> bool:
+    """Whether float32 matmuls on the GPU may use TF32 (False while CuPy is not loaded)."""
+    if _cupy is None:
+        return False
+    from cupy._core import _routines_linalg
+    return _routines_linalg.get_compute_type(np.float32) == getattr(_routines_linalg, "COMPUTE_TYPE_TF32", 7)
 
 
 _graph_safe = threading.local()
