@@ -110,7 +110,7 @@ def minifb_cnn_peak_bytes(batch: int) -> dict:
     backend.synchronize()
     pool = cupy.get_default_memory_pool()
     pool.free_all_blocks()  # from here the pool grows only as far as the step needs
-    with peak_pool_hook() as peak:
+    with backend.peak_pool_hook() as peak:
         step()
         backend.synchronize()
     return {"peak": peak.peak, "before": peak.start, "reserved": pool.total_bytes()}
@@ -138,27 +138,6 @@ def torch_cnn_peak_bytes(batch: int) -> dict:
     step()
     torch.cuda.synchronize()
     return {"peak": torch.cuda.max_memory_allocated(), "before": start, "reserved": torch.cuda.max_memory_reserved()}
-
-
-def peak_pool_hook():
-    """A CuPy memory hook that records the high-water mark of the bytes in use in the memory pool."""
-    import cupy
-
-    class PeakPoolBytes(cupy.cuda.MemoryHook):
-        """High-water mark of the bytes in use in CuPy's memory pool while the hook is active."""
-        name = "PeakPoolBytes"
-
-        def __enter__(self):
-            self.start = self.current = self.peak = cupy.get_default_memory_pool().used_bytes()
-            return super().__enter__()
-
-        def malloc_postprocess(self, **kwargs):
-            self.current += kwargs["mem_size"]
-            self.peak = max(self.peak, self.current)
-
-        def free_postprocess(self, **kwargs):
-            self.current -= kwargs["mem_size"]
-    return PeakPoolBytes()
 
 
 def bench_memory(batch: int, have_torch: bool) -> dict:

@@ -244,6 +244,27 @@ def synchronize() -> None:
         _cupy.cuda.Device().synchronize()
 
 
+def peak_pool_hook():
+    """A CuPy memory hook (``with hook: ...``) whose ``peak`` is the high-water mark of the bytes in use
+    in CuPy's default memory pool while it was active, and ``start`` the bytes in use when it began."""
+    cupy = _import_cupy()
+
+    class PeakPoolBytes(cupy.cuda.MemoryHook):
+        name = "PeakPoolBytes"
+
+        def __enter__(self):
+            self.start = self.current = self.peak = cupy.get_default_memory_pool().used_bytes()
+            return super().__enter__()
+
+        def malloc_postprocess(self, **kwargs):
+            self.current += kwargs["mem_size"]
+            self.peak = max(self.peak, self.current)
+
+        def free_postprocess(self, **kwargs):
+            self.current -= kwargs["mem_size"]
+    return PeakPoolBytes()
+
+
 @functools.cache
 def elementwise_kernel(in_params: str, out_params: str, operation: str, name: str, preamble: str = ""):
     """A ``cupy.ElementwiseKernel``, built once for each distinct source and kept (building one is slow)."""
