@@ -35,7 +35,7 @@ def relative_error(result, reference) -> float:
 
 def products(cp):
     """(name, float32 result on the GPU, float64 reference) for a 2-D, a batched and a broadcast
-    product, a Linear layer and a convolution (its im2col GEMM)."""
+    product, a Linear layer, a convolution (its im2col GEMM) and a product inside graph_safe()."""
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((2, 4, 256, 512))
     x, w = rng.standard_normal((8, 64, 16, 16)), rng.standard_normal((64, 64, 3, 3))
@@ -47,7 +47,14 @@ def products(cp):
         ("broadcast", cp.matmul(f32(a[0]), f32(b[0, 0].T)), a[0] @ b[0, 0].T),
         ("linear", linear(minifb.tensor(f32(a[0])), minifb.tensor(f32(b[0]))).data, a[0] @ b[0].T),
         ("conv2d", conv2d(minifb.tensor(f32(x)), minifb.tensor(f32(w)), padding=1).data, conv_ref),
+        ("graph-safe batched", graph_safe_product(f32(a), f32(b.swapaxes(-1, -2))), a @ b.swapaxes(-1, -2)),
     ]
+
+
+def graph_safe_product(a, b):
+    """a @ b as a captured step computes it (minifb.cublas)."""
+    with backend.graph_safe():
+        return backend.matmul(a, b)
 
 
 def test_tf32_on_rounds_every_float32_product(cp):
