@@ -17,6 +17,7 @@ import minifb
 from minifb import backend, models, optim
 from minifb.atomic_file import atomic_write
 from minifb.run_folder import environment as minifb_environment
+from minifb.train import training_step
 
 
 def build(name: str):
@@ -25,22 +26,18 @@ def build(name: str):
     return models.create(name)
 
 
-def minifb_training_step(name: str, batch: int, device: str):
+def minifb_training_step(name: str, batch: int, device: str, cuda_graph: bool = False):
     """One training step (forward, loss, backward, Adam) of a fresh model ``name`` on ``device``,
-    as a function of no arguments, on a fixed random float32 batch of CIFAR-10's shape."""
+    as a function of no arguments, on a fixed random float32 batch of CIFAR-10's shape; with
+    ``cuda_graph`` the step is replayed from a CUDA graph (minifb.cuda_graph; eager on the CPU)."""
     model = build(name).to(device).train()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
     xp = backend.xp_for(device)
     rng = np.random.default_rng(0)
-    x = minifb.tensor(xp.asarray(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32)))
+    x = xp.asarray(rng.standard_normal((batch, 3, 32, 32), dtype=np.float32))
     y = xp.asarray(rng.integers(0, 10, batch))
-
-    def step():
-        loss = models.training_loss(model, model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return step
+    step = training_step(model, optimizer, cuda_graph=cuda_graph)
+    return lambda: step(x, y)
 
 
 def add_step_arguments(parser, quick_help: str) -> None:

@@ -19,7 +19,7 @@ import pathlib
 import sys
 
 from minifb import backend, models
-from timing import (add_step_arguments, build, environment, median_ms, minifb_training_step, step_settings,
+from timing import (add_step_arguments, build, environment, fmt, median_ms, minifb_training_step, step_settings,
                     torch_sync, write_json)
 
 MODELS = ("cnn", "feedback-cnn", "fftnet-vit")
@@ -40,29 +40,52 @@ def torch_twin(name: str, model):
     return module
 
 
-def time_minifb(name: str, batch: int, device: str, tf32: bool, warmup: int, steps: int) -> float:
+def time_minifb(name: str, batch: int, device: str, tf32: bool, warmup: int, steps: int,
+                cuda_graph: bool = False) -> float:
     if device == "cuda":
         backend.set_tf32(tf32)
-    return median_ms(minifb_training_step(name, batch, device), backend.synchronize, warmup, steps)
+    return median_ms(minifb_training_step(name, batch, device, cuda_graph), backend.synchronize, warmup, steps)
 
 
-def time_torch(name: str, batch: int, device: str, tf32: bool, warmup: int, steps: int) -> float:
+def time_torch(name: str, batch: int, device: str, tf32: bool, warmup: int, steps: int,
+               cuda_graph: bool = False) -> float:
+    """PyTorch eager, or with ``cuda_graph`` its whole-step capture (torch.cuda.graph around forward,
+    backward and a capturable Adam, as PyTorch's CUDA Graphs notes describe it)."""
     import torch
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.manual_seed(0)
     model = torch_twin(name, build(name)).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=cuda_graph)
     x = torch.randn(batch, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
 
-    def step():
+    def forward_backward_update():
         model(x)
         loss = model.loss(y) if hasattr(model, "loss") else torch.nn.functional.cross_entropy(model.step_logits[-1], y)
-        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    return median_ms(step, torch_sync(device), warmup, steps)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        forward_backward_update()
+    if not cuda_graph:
+        return median_ms(step, torch_sync(device), warmup, steps)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up on a side stream, as the notes ask
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.cuda.graph(graph):
+        forward_backward_update()
+    return median_ms(graph.replay, torch_sync(device), warmup, steps)
+
+
+def ratio(ours, theirs):
+    return ours / theirs if ours is not None and theirs else None
 
 
 def main(argv=None) -> int:
@@ -78,19 +101,28 @@ def main(argv=None) -> int:
     env = environment(device)
     print(json.dumps(env))
     print(f"float32 input (B, 3, 32, 32), Adam, median of {steps} steps after {warmup} warm-up steps")
-    print(f"{'model':14} {'batch':>5} {'tf32':>5} {'minifb ms':>10} {'torch ms':>10} {'ratio':>7}")
+    graphs = device == "cuda"  # CUDA graphs: minifb's CapturedStep and torch.cuda.graph
+    print("ms per step; 'graph': the step replayed from a CUDA graph; ratios against PyTorch eager")
+    print(f"{'model':14} {'batch':>5} {'tf32':>5} {'minifb':>8} {'graph':>8} {'torch':>8} {'t.graph':>8} "
+          f"{'ratio':>6} {'g.ratio':>7} {'g/t.g':>6}")
     rows = []
     for name in args.models:
         for batch in batches:
             for tf32 in tf32_modes:
                 ours = time_minifb(name, batch, device, tf32, warmup, steps)
+                ours_graph = time_minifb(name, batch, device, tf32, warmup, steps, cuda_graph=True) if graphs else None
                 theirs = time_torch(name, batch, device, tf32, warmup, steps) if have_torch else None
-                ratio = ours / theirs if theirs else None
-                rows.append({"model": name, "batch": batch, "tf32": tf32, "minifb_ms": ours, "torch_ms": theirs,
-                             "ratio": ratio})
-                print(f"{name:14} {batch:5d} {str(tf32):>5} {ours:10.2f} "
-                      f"{theirs if theirs is not None else float('nan'):10.2f} "
-                      f"{ratio if ratio is not None else float('nan'):7.2f}", flush=True)
+                theirs_graph = time_torch(name, batch, device, tf32, warmup, steps, cuda_graph=True) \
+                    if have_torch and graphs else None
+                row = {"model": name, "batch": batch, "tf32": tf32, "minifb_ms": ours, "minifb_graph_ms": ours_graph,
+                       "torch_ms": theirs, "torch_graph_ms": theirs_graph,
+                       "ratio": ratio(ours, theirs), "graph_ratio": ratio(ours_graph, theirs),
+                       "graph_to_torch_graph": ratio(ours_graph, theirs_graph)}
+                rows.append(row)
+                print(f"{name:14} {batch:5d} {str(tf32):>5} " + " ".join(
+                    fmt(row[k], 8, 2) for k in ("minifb_ms", "minifb_graph_ms", "torch_ms", "torch_graph_ms"))
+                    + f" {fmt(row['ratio'], 6, 2)} {fmt(row['graph_ratio'], 7, 2)} "
+                      f"{fmt(row['graph_to_torch_graph'], 6, 2)}", flush=True)
     if args.json:
         write_json(args.json, {"environment": env, "steps": steps, "warmup": warmup, "results": rows})
     return 0
