@@ -41,7 +41,8 @@ class CapturedStep:
     """``step(*arrays)``: ``function(*tensors)`` replayed from a CUDA graph after one eager warm-up call.
 
     ``function`` takes minifb Tensors (the inputs, without gradients) and returns a Tensor or a tuple
-    of Tensors; the call returns their arrays. ``optimizers`` are those the step updates.
+    of Tensors; the call takes arrays (or Tensors, whose arrays are used) and returns the outputs'
+    arrays. ``optimizers`` are those the step updates.
     """
 
     def __init__(self, function, optimizers=(), enabled: bool = True):
@@ -55,9 +56,10 @@ class CapturedStep:
         self._graphs = {}  # input signature -> _Recording
         self._warm = set()  # signatures that have had their eager warm-up call
 
-    def __call__(self, *arrays):
-        if not arrays:
+    def __call__(self, *inputs):
+        if not inputs:
             raise ValueError("CapturedStep: call it with the step's input arrays")
+        arrays = tuple(a.data if isinstance(a, Tensor) else a for a in inputs)
         on_gpu = all(backend.is_cupy_array(a) for a in arrays)
         if not (self.enabled and on_gpu and self.fallback_reason is None):
             if self.enabled and not on_gpu and self.fallback_reason is None:

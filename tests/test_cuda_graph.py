@@ -31,6 +31,11 @@ def test_step_on_cpu_runs_eagerly_and_says_why():
     assert not step.captured and "CuPy" in step.fallback_reason
 
 
+def test_tensor_inputs_are_taken_as_their_arrays():
+    step = CapturedStep(lambda x, y: x * y)
+    np.testing.assert_array_equal(step(minifb.tensor(np.ones(2)), np.full(2, 3.0)), [3.0, 3.0])
+
+
 def test_switched_off_step_says_so():
     step = CapturedStep(lambda x: x * 2, enabled=False)
     np.testing.assert_array_equal(step(np.ones(2)), [2.0, 2.0])
