@@ -136,3 +136,18 @@ def test_metric_files_are_strict_json(tmp_path):
     train.keep_epochs_up_to(path, 2)  # what --resume does after a checkpoint of epoch 2
     assert [json.loads(line)["epoch"] for line in path.read_text().splitlines()] == [1, 2]
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_a_captured_step_trains_like_the_eager_one(tmp_path, device):
+    """fit(cuda_graph=True): on the GPU the step is replayed from a CUDA graph, on the CPU it runs as a
+    CapturedStep's eager fallback; either way the metrics are those of the plain eager loop."""
+    data = tiny_task(tmp_path, device)
+    config = settings(epochs=2)
+    records = []
+    for cuda_graph in (False, True):
+        folder = tmp_path / f"graph-{cuda_graph}"
+        folder.mkdir()
+        model, optimizer = new_run("cnn", device, config)
+        train.fit(model, optimizer, data, config, folder, progress=False, cuda_graph=cuda_graph)
+        records.append(read_metrics(folder))
+    assert_records_close(records[1], records[0], rel=1e-6 if device == "cpu" else 1e-4)
