@@ -28,18 +28,17 @@ import math
 import numpy as np
 
 from ..backend import elementwise_kernel, get_array_module
-from .function import broadcast_shape, record, tensors, unbroadcast
+from .function import primitive
 from .unary import erf
 
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
+@primitive("mod_relu", inputs=2, broadcast=True)
 def mod_relu(z, b, eps=1e-3):
     """modReLU: ReLU(|z| + b) z / max(|z|, eps), with a real bias b broadcast against z."""
-    z, b = tensors("mod_relu", z, b)
     if b.is_complex:
         raise TypeError(f"mod_relu: the bias b must be real, got {b.dtype} of shape {b.shape}")
-    broadcast_shape("mod_relu", z.shape, b.shape)
     xp = get_array_module(z.data)
     r = xp.abs(z.data)
     m = xp.maximum(r, eps)
@@ -48,25 +47,23 @@ def mod_relu(z, b, eps=1e-3):
     def gain_derivatives():  # (ds/dr, ds/db), needed only by backward
         active = (r + b.data) > 0
         return (active - (r > eps) * gain) / m, active / m
-    return _record_gain("mod_relu", z, b, r, gain, gain_derivatives)
+    return _gain(z, b, r, gain, gain_derivatives)
 
 
+@primitive("filtered_mod_relu", inputs=3, broadcast=True)
 def filtered_mod_relu(z, w, b, eps=1e-3):
     """modReLU(z w, b) = ReLU(|z w| + b) z w / max(|z w|, eps) for real w and b broadcast against z."""
-    z, w, b = tensors("filtered_mod_relu", z, w, b)
     if w.is_complex or b.is_complex:
         raise TypeError(f"filtered_mod_relu: the filter w and the bias b must be real, got w {w.dtype} of shape "
                         f"{w.shape} and b {b.dtype} of shape {b.shape}")
-    broadcast_shape("filtered_mod_relu", z.shape, w.shape, b.shape)
     xp = get_array_module(z.data)
     if xp is not np and z.is_complex and w.dtype == b.dtype == z.data.real.dtype:
         # CuPy: the whole chain in one kernel each way instead of ~7 forward and ~15 backward
         out = _filtered_mod_relu_kernel()(z.data, w.data, b.data, eps)
 
-        def vjp(g):
-            grad_z, grad_w, grad_b = _filtered_mod_relu_vjp_kernel()(g, z.data, w.data, b.data, eps)
-            return unbroadcast(grad_z, z.shape), unbroadcast(grad_w, w.shape), unbroadcast(grad_b, b.shape)
-        return record("filtered_mod_relu", out, (z, w, b), vjp)
+        def vjp(g):  # (dL/dz, dL/dw, dL/db), each summed back to its shape by primitive
+            return _filtered_mod_relu_vjp_kernel()(g, z.data, w.data, b.data, eps)
+        return out, vjp
 
     y = z.data * w.data
     r = xp.abs(y)
@@ -76,10 +73,8 @@ def filtered_mod_relu(z, w, b, eps=1e-3):
 
     def vjp(g):
         grad_y, along = _mod_relu_vjp(xp, g, y, r, m, b.data, gain, eps)
-        return (unbroadcast(grad_y * w.data, z.shape),
-                unbroadcast(_real_dot(grad_y, z.data), w.shape),
-                unbroadcast(along * (((r + b.data) > 0) / m), b.shape))
-    return record("filtered_mod_relu", out, (z, w, b), vjp)
+        return grad_y * w.data, _real_dot(grad_y, z.data), along * (((r + b.data) > 0) / m)
+    return out, vjp
 
 
 # The same formulas as the NumPy path for CuPy (C: the complex type of z, R: its real type).
@@ -128,9 +123,9 @@ def _real_dot(a, b):
     return a.real * b.real + a.imag * b.imag
 
 
+@primitive("mod_gelu")
 def mod_gelu(z, eps=1e-3):
     """GELU of the magnitude with the phase kept: GELU(|z|) z / max(|z|, eps) (exact GELU, r Phi(r))."""
-    (z,) = tensors("mod_gelu", z)
     xp = get_array_module(z.data)
     r = xp.abs(z.data)
     m = xp.maximum(r, eps)
@@ -140,11 +135,11 @@ def mod_gelu(z, eps=1e-3):
     def gain_derivatives():  # GELU'(r) = Phi(r) + r phi(r)
         dgelu = cdf + r * _INV_SQRT_2PI * xp.exp(-0.5 * r * r)
         return (dgelu - (r > eps) * gain) / m, None
-    return _record_gain("mod_gelu", z, None, r, gain, gain_derivatives)
+    return _gain(z, None, r, gain, gain_derivatives)
 
 
-def _record_gain(name, z, b, r, gain, gain_derivatives):
-    """Record out = gain * z with the VJPs of the module docstring (no bias: b is None)."""
+def _gain(z, b, r, gain, gain_derivatives):
+    """out = gain * z and its VJP (module docstring) for primitive (no bias: b is None)."""
     xp = get_array_module(z.data)
     out = (gain * z.data).astype(z.dtype, copy=False)
 
@@ -152,7 +147,5 @@ def _record_gain(name, z, b, r, gain, gain_derivatives):
         dgain_dr, dgain_db = gain_derivatives()
         along = (g.conj() * z.data).real  # Re(conj(g) z)
         grad_z = g * gain + (dgain_dr * along / xp.where(r == 0, 1, r)) * z.data
-        if b is None:
-            return (unbroadcast(grad_z, z.shape),)
-        return unbroadcast(grad_z, z.shape), unbroadcast(along * dgain_db, b.shape)
-    return record(name, out, (z,) if b is None else (z, b), vjp)
+        return (grad_z,) if b is None else (grad_z, along * dgain_db)
+    return out, vjp

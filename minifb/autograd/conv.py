@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import elementwise_kernel, get_array_module, matmul
-from .function import conj, record, tensors
+from .function import conj, primitive
 
 # Elements of one chunk's column matrix. On the CPU 16 MiB in float32: small blocks are reused by
 # the allocator (large ones come back as fresh pages, which cost more to touch than the GEMM) and
@@ -52,6 +52,7 @@ def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+@primitive("conv2d", inputs=3)
 def conv2d(x, w, b=None, stride=1, padding=0):
     """Convolution of NCHW ``x`` (N, C, H, W) with ``w`` (Cout, C, kh, kw), plus bias ``b`` (Cout,).
 
@@ -59,9 +60,6 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     dL/db = sum of g over (N, Ho, Wo),  dL/dx = col2im(conj(W)^T g).
     ``stride`` and ``padding`` (zeros) are an int or an (height, width) pair.
     """
-    inputs = tensors("conv2d", x, w, *([] if b is None else [b]))
-    x, w = inputs[:2]
-    b = inputs[2] if b is not None else None
     stride = as_pair("conv2d", "stride", stride, 1)
     padding = as_pair("conv2d", "padding", padding, 0)
     _check_conv_inputs(x, w, b, padding)
@@ -76,7 +74,7 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     for lo, hi in chunks:
         _to_nchw(matmul(w2, _im2col(x_data[lo:hi], geometry)), None if b is None else b.data, geometry, out=out[lo:hi])
 
-    def vjp(g):
+    def vjp(g):  # one pass over the chunks for all three gradients: they share the layout copy of g
         dx = xp.empty_like(x_data) if x.requires_grad else None
         dw = xp.zeros_like(w2) if w.requires_grad else None
         db = xp.zeros(c_out, dtype=g.dtype) if b is not None and b.requires_grad else None
@@ -89,7 +87,7 @@ def conv2d(x, w, b=None, stride=1, padding=0):
             if dx is not None:
                 _col2im(matmul(conj(w2).T, g2), geometry, out=dx[lo:hi])
         return (dx, None if dw is None else dw.reshape(w.shape)) + (() if b is None else (db,))
-    return record("conv2d", out, inputs, vjp)
+    return out, vjp
 
 
 def _check_conv_inputs(x, w, b, padding) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import philox
 from ..backend import elementwise_kernel, generator, get_array_module, is_graph_safe
-from .function import record, tensors
+from .function import primitive
 
 
 def _uniform(xp, shape, dtype):
@@ -26,11 +26,11 @@ def _uniform(xp, shape, dtype):
     return xp.random.random_sample(shape, dtype=dtype)
 
 
+@primitive("dropout")
 def dropout(x, p: float = 0.5, training: bool = True):
     """Zero elements with probability ``p`` and scale the others by 1/(1 - p); identity unless ``training``."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
-    (x,) = tensors("dropout", x)
     if not training or p == 0.0:
         return x
     xp = get_array_module(x.data)
@@ -47,4 +47,4 @@ def dropout(x, p: float = 0.5, training: bool = True):
         keep = _uniform(xp, x.shape, real_dtype if real_dtype in (np.float32, np.float64) else np.float64) >= p
         mask = keep.astype(real_dtype) * (1 / (1 - p))  # a Python float keeps float32 float32
         out = x.data * mask
-    return record("dropout", out, (x,), lambda g: (g * mask,))
+    return out, (lambda g: g * mask,)

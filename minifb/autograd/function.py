@@ -1,18 +1,19 @@
-"""What every op shares: turning arguments into tensors, recording on the tape, broadcasting.
+"""What every op shares: turning arguments into tensors, broadcasting, recording on the tape.
 
-An op in minifb is a plain function written in this shape (HIPS autograd's primitive + VJP)::
+An op in minifb is a plain function that states its forward and its VJP side by side, and
+:func:`primitive` does the rest (teenygrad's Function.apply, HIPS autograd's defvjp with
+unbroadcast_f)::
 
-    def mul(a, b):
-        a, b = tensors("mul", a, b)
-        out = a.data * b.data
-        def vjp(g):                    # g = dL/d(out); return dL/da, dL/db
-            return unbroadcast(g * conj(b.data), a.shape), unbroadcast(g * conj(a.data), b.shape)
-        return record("mul", out, (a, b), vjp)
+    @primitive("mul", inputs=2, broadcast=True)
+    def mul(a, b):                     # the docstring gives the equations: a * b; dL/da = g conj(b), ...
+        return a.data * b.data, (lambda g: g * conj(b.data), lambda g: g * conj(a.data))
 
 The forward computes with the array module of its inputs, so one function serves NumPy and CuPy.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
 
@@ -23,17 +24,127 @@ from . import anomaly, tape
 from .tensor import Tensor
 
 
-def record(name: str, out, inputs: tuple, vjp) -> Tensor:
-    """Wrap the array ``out`` in a Tensor; when any input needs a gradient, put a node on the tape."""
-    requires_grad = tape.is_grad_enabled() and any(t.requires_grad for t in inputs)
+def primitive(name: str, inputs: int | None = 1, broadcast: bool = False):
+    """Decorator: the op ``name`` from a function that states only its mathematics.
+
+    The wrapper turns the first ``inputs`` arguments of the op (None: all its positional
+    arguments) into Tensors on one device (:func:`tensors`; an input whose default is None may be
+    left out), with ``broadcast`` checks that their shapes broadcast together, and calls the
+    function with them. The function returns ``(out, vjps)`` for :func:`record`: the output array
+    and one VJP per input, g = dL/d(out) -> dL/d(input) (None for an input that never has a
+    gradient). Only the VJPs of inputs that need a gradient run. A VJP that shares work between
+    the inputs is one function instead, g -> a gradient per given input (it reads
+    ``requires_grad`` itself). With ``broadcast`` every gradient is summed back to its input's
+    shape.
+    The function may also return a Tensor, which the op returns as it is.
+    """
+    def decorate(forward):
+        parameters = list(inspect.signature(forward).parameters.values())[:inputs or 0]
+        names = [p.name for p in parameters]
+        optional = any(p.default is None for p in parameters)
+
+        @functools.wraps(forward)
+        def op(*args, **kwargs):
+            rest = ()
+            if inputs is not None and len(args) != inputs:
+                if len(args) > inputs:
+                    args, rest = args[:inputs], args[inputs:]
+                else:
+                    args = _keyword_inputs(name, args, kwargs, names, parameters)
+            if optional and any(a is None for a in args):
+                given = _without_none(name, args)
+                present = tuple(t for t in given if t is not None)
+            else:
+                given = present = tensors(name, *args)
+            if broadcast:
+                _check_broadcast(name, present)
+            result = forward(*given, *rest, **kwargs)
+            if isinstance(result, Tensor):
+                return result
+            out, vjps = result
+            if len(present) < len(given) and not callable(vjps):
+                vjps = [f for t, f in zip(given, vjps) if t is not None]
+            return record(name, out, present, vjps, broadcast)
+        return op
+    return decorate
+
+
+def _keyword_inputs(name, args, kwargs, names, parameters) -> tuple:
+    """``args`` with the inputs given by keyword (or left at their default None) appended."""
+    extra = []
+    for key, parameter in zip(names[len(args):], parameters[len(args):]):
+        if key in kwargs:
+            extra.append(kwargs.pop(key))
+        elif parameter.default is None:
+            extra.append(None)
+        else:
+            raise TypeError(f"{name}: missing input {key!r}")
+    return args + tuple(extra)
+
+
+def _without_none(name, args) -> tuple:
+    """Tensors for the given inputs, None where an optional input was left out."""
+    found = iter(tensors(name, *[a for a in args if a is not None]))
+    return tuple(None if a is None else next(found) for a in args)
+
+
+def _check_broadcast(name, inputs) -> None:
+    """Raise, naming the op and the shapes, unless the inputs' shapes broadcast together."""
+    first = inputs[0].data.shape
+    if len(inputs) == 2:  # the usual case: equal shapes, or a scalar beside a tensor
+        other = inputs[1].data.shape
+        if other == first or not other or not first:
+            return
+    broadcast_shape(name, *[t.data.shape for t in inputs])
+
+
+def _needs_grad(inputs) -> bool:
+    if tape.is_grad_enabled():
+        for t in inputs:
+            if t.requires_grad:
+                return True
+    return False
+
+
+def record(name: str, out, inputs: tuple, vjp, broadcast: bool = False) -> Tensor:
+    """Wrap the array ``out`` in a Tensor; when any input needs a gradient, link a node to it.
+
+    ``vjp``: g -> a gradient per input, or a sequence of per-input VJPs (see :func:`primitive`;
+    ``broadcast`` sums their results back to the inputs' shapes). An op with several outputs
+    records each one.
+    """
     if isinstance(out, np.generic):  # NumPy gives scalars for 0-d results; a tensor holds an array
         out = np.asarray(out)
     if anomaly.enabled:
         anomaly.check_forward(name, out, inputs)
-    result = Tensor._wrap(out, requires_grad)
-    if requires_grad:
-        result._node = tape.Node(name, inputs, vjp)
+    if not _needs_grad(inputs):
+        return Tensor._wrap(out, False)
+    result = Tensor._wrap(out, True)
+    if not callable(vjp):
+        vjp = _per_input(inputs, vjp, broadcast)
+    elif broadcast:
+        vjp = _unbroadcasting(inputs, vjp)
+    result._node = tape.Node(name, inputs, vjp)
     return result
+
+
+def _per_input(inputs, vjps, broadcast: bool):
+    """One VJP from per-input ones: only those of inputs that need a gradient run."""
+    if broadcast:
+        def vjp(g):
+            return [None if f is None or not x.requires_grad else unbroadcast(f(g), x.data.shape)
+                    for x, f in zip(inputs, vjps)]
+    else:
+        def vjp(g):
+            return [None if f is None or not x.requires_grad else f(g) for x, f in zip(inputs, vjps)]
+    return vjp
+
+
+def _unbroadcasting(inputs, joint):
+    """A VJP that sums each gradient of ``joint`` back to its input's shape."""
+    def vjp(g):
+        return [None if d is None else unbroadcast(d, x.data.shape) for x, d in zip(inputs, joint(g))]
+    return vjp
 
 
 def _scalar_array(value, like):
@@ -53,6 +164,15 @@ def tensors(name: str, *args) -> tuple:
     Python scalars take the dtype of the tensor beside them (float32 stays float32); arrays are
     wrapped; inputs on different devices raise, naming the op and the devices.
     """
+    kind = None
+    for a in args:  # the usual case first: tensors only, all of one array type
+        if not isinstance(a, Tensor) or (kind is not None and type(a.data) is not kind):
+            return _convert(name, args)
+        kind = type(a.data)
+    return args
+
+
+def _convert(name: str, args) -> tuple:
     like = next((a for a in args if isinstance(a, Tensor)), None)
     out = []
     for a in args:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..backend import get_array_module
 from ..deferred_checks import require
-from .function import normalize_axis, record, tensors
+from .function import normalize_axis, primitive
 from .tensor import Tensor
 
 
@@ -13,23 +13,24 @@ def _log_softmax_array(x, axis):
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
 
+@primitive("softmax")
 def softmax(x, axis=-1):
     """s = exp(x - max) / sum exp(x - max);  dL/dx = s (g - sum(g s))."""
-    (x,) = tensors("softmax", x)
     axis = normalize_axis("softmax", axis, x.ndim, x.shape)
     s = get_array_module(x.data).exp(_log_softmax_array(x.data, axis))
-    return record("softmax", s, (x,), lambda g: (s * (g - (g * s).sum(axis=axis, keepdims=True)),))
+    return s, (lambda g: s * (g - (g * s).sum(axis=axis, keepdims=True)),)
 
 
+@primitive("log_softmax")
 def log_softmax(x, axis=-1):
     """x - logsumexp(x);  dL/dx = g - softmax(x) sum(g)."""
-    (x,) = tensors("log_softmax", x)
     axis = normalize_axis("log_softmax", axis, x.ndim, x.shape)
     out = _log_softmax_array(x.data, axis)
     xp = get_array_module(x.data)
-    return record("log_softmax", out, (x,), lambda g: (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),))
+    return out, (lambda g: g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
 
 
+@primitive("cross_entropy")
 def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str = "mean"):
     """Cross-entropy of integer class labels under softmax(logits), from logits (stable).
 
@@ -37,7 +38,6 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
     q = (1 - eps) onehot(label) + eps / C and loss_i = -sum_c q_c log_softmax(logits_i)_c
     (Szegedy et al., 2016). dL/dlogits_i = softmax(logits_i) - q_i (divided by N for 'mean').
     """
-    (logits,) = tensors("cross_entropy", logits)
     y = labels.data if isinstance(labels, Tensor) else labels
     xp = get_array_module(logits.data)
     y = xp.asarray(y)
@@ -69,5 +69,5 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
         if label_smoothing:
             d -= label_smoothing / c
         d[rows, y] -= 1 - label_smoothing
-        return (d * (g[:, None] if reduction == "none" else g * scale),)
-    return record("cross_entropy", out.astype(logits.dtype, copy=False), (logits,), vjp)
+        return d * (g[:, None] if reduction == "none" else g * scale)
+    return out.astype(logits.dtype, copy=False), (vjp,)

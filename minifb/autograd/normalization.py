@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import device_of, get_array_module, matmul
-from .function import record, sum_leading, tensors
+from .function import primitive, sum_leading
 
 
 def _sum_per_channel(a):
@@ -26,16 +26,15 @@ def _sum_per_channel(a):
     return sum_leading(matmul(a, xp.ones(a.shape[2], dtype=a.dtype)), 1)
 
 
-def _affine_inputs(name, x, weight, bias, features):
-    """The Tensors of (x, weight, bias) that are given, checking that weight and bias have ``features`` entries."""
-    inputs = tensors(name, *(t for t in (x, weight, bias) if t is not None))
+def _check_affine(name, x, weight, bias, features) -> None:
+    """Raise unless weight and bias (when given) have ``features`` entries."""
     for label, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (features,):
-            raise ValueError(f"{name}: {label} must have shape ({features},) for input of shape {inputs[0].shape}, "
+            raise ValueError(f"{name}: {label} must have shape ({features},) for input of shape {x.shape}, "
                              f"got {tuple(t.shape)}")
-    return inputs
 
 
+@primitive("batch_norm", inputs=3)
 def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, training: bool = True,
                momentum: float = 0.1, eps: float = 1e-5):
     """Batch normalisation over the channel axis 1 of x, shaped (N, C) or (N, C, *spatial).
@@ -45,11 +44,10 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, t
     the unbiased variance var n / (n - 1). Evaluation (``training=False``): mu, var are the running
     statistics, constants, and y is an affine map of x (dL/dx = g w / sqrt(var + eps)).
     """
-    if getattr(x, "ndim", 0) < 2:
-        raise ValueError(f"batch_norm: input must be (N, C) or (N, C, *spatial), got shape {tuple(getattr(x, 'shape', ()))}")
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C) or (N, C, *spatial), got shape {x.shape}")
     channels = x.shape[1]
-    inputs = _affine_inputs("batch_norm", x, weight, bias, channels)
-    x = inputs[0]
+    _check_affine("batch_norm", x, weight, bias, channels)
     xp = get_array_module(x.data)
     for label, r in (("running_mean", running_mean), ("running_var", running_var)):
         if r is not None and (tuple(r.shape) != (channels,) or device_of(r) != x.device):
@@ -83,7 +81,7 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, t
     if bias is not None:
         out = out + bias.data[:, None]
 
-    def vjp(g):
+    def grad_x(g):
         g3 = g.reshape(x3.shape)
         dx_hat = g3 if w is None else g3 * w[:, None]
         if training:
@@ -92,26 +90,26 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, t
             dx = (dx_hat - mean_dx_hat[:, None] - x_hat * mean_dx_hat_x_hat[:, None]) * inv_std[:, None]
         else:
             dx = dx_hat * inv_std[:, None]
-        grads = [dx.reshape(x.shape)]
-        if weight is not None:
-            grads.append(_sum_per_channel(g3 * x_hat) if weight.requires_grad else None)
-        if bias is not None:
-            grads.append(_sum_per_channel(g3) if bias.requires_grad else None)
-        return tuple(grads)
-    return record("batch_norm", out.reshape(x.shape), inputs, vjp)
+        return dx.reshape(x.shape)
+
+    def grad_weight(g):
+        return _sum_per_channel(g.reshape(x3.shape) * x_hat)
+
+    def grad_bias(g):
+        return _sum_per_channel(g.reshape(x3.shape))
+    return out.reshape(x.shape), (grad_x, grad_weight, grad_bias)
 
 
+@primitive("layer_norm", inputs=3)
 def layer_norm(x, weight=None, bias=None, eps: float = 1e-5):
     """Layer normalisation over the last axis of x (Ba et al., 2016); weight and bias: (D,)."""
-    if getattr(x, "ndim", 0) < 1:
+    if x.ndim < 1:
         raise ValueError("layer_norm: input must have at least 1 dimension (the normalised last axis)")
-    features = x.shape[-1]
-    inputs = _affine_inputs("layer_norm", x, weight, bias, features)
-    x = inputs[0]
+    _check_affine("layer_norm", x, weight, bias, x.shape[-1])
     xp = get_array_module(x.data)
-    if xp is not np and len(inputs) == 3 and x.size and len({t.dtype for t in inputs}) == 1 \
-            and x.dtype in (np.float32, np.float64):
-        return _layer_norm_cuda(inputs, eps)
+    if xp is not np and weight is not None and bias is not None and x.size \
+            and x.dtype == weight.dtype == bias.dtype and x.dtype in (np.float32, np.float64):
+        return _layer_norm_cuda(x, weight, bias, eps)
     mean = x.data.mean(axis=-1, keepdims=True)
     centered = x.data - mean
     var = (centered * centered).mean(axis=-1, keepdims=True)
@@ -122,17 +120,11 @@ def layer_norm(x, weight=None, bias=None, eps: float = 1e-5):
     if bias is not None:
         out = out + bias.data
 
-    def vjp(g):
+    def grad_x(g):
         dx_hat = g if w is None else g * w
-        dx = (dx_hat - dx_hat.mean(axis=-1, keepdims=True)
-              - x_hat * (dx_hat * x_hat).mean(axis=-1, keepdims=True)) * inv_std
-        grads = [dx]
-        if weight is not None:
-            grads.append(sum_leading(g * x_hat, g.ndim - 1) if weight.requires_grad else None)
-        if bias is not None:
-            grads.append(sum_leading(g, g.ndim - 1) if bias.requires_grad else None)
-        return tuple(grads)
-    return record("layer_norm", out, inputs, vjp)
+        return (dx_hat - dx_hat.mean(axis=-1, keepdims=True)
+                - x_hat * (dx_hat * x_hat).mean(axis=-1, keepdims=True)) * inv_std
+    return out, (grad_x, lambda g: sum_leading(g * x_hat, g.ndim - 1), lambda g: sum_leading(g, g.ndim - 1))
 
 
 # ---- layer_norm on CuPy: one thread block per row ---------------------------------------------------
@@ -204,10 +196,9 @@ def _layer_norm_kernels(dtype):
     return _layer_norm_modules[dtype]
 
 
-def _layer_norm_cuda(inputs, eps):
+def _layer_norm_cuda(x, weight, bias, eps):
     """layer_norm with weight and bias on CuPy: the equations of the module docstring, fused per row."""
     import cupy
-    x, weight, bias = inputs
     d = x.shape[-1]
     rows = x.size // d
     dtype = x.dtype.type
@@ -220,14 +211,17 @@ def _layer_norm_cuda(inputs, eps):
     inv_std = cupy.empty(rows, dtype)
     forward((rows,), (threads,), (x2, w, b, out, mean, inv_std, np.int32(d), dtype(eps)))
 
-    def vjp(g):
-        g2 = cupy.ascontiguousarray(g).reshape(rows, d)
-        dx = None
-        if x.requires_grad:
-            dx = cupy.empty_like(x2)
-            backward((rows,), (threads,), (g2, x2, w, mean, inv_std, dx, np.int32(d)))
-            dx = dx.reshape(x.shape)
-        dw = sum_leading(g2 * ((x2 - mean[:, None]) * inv_std[:, None]), 1) if weight.requires_grad else None
-        db = sum_leading(g2, 1) if bias.requires_grad else None
-        return dx, dw, db
-    return record("layer_norm", out.reshape(x.shape), inputs, vjp)
+    def rows_of(g):
+        return cupy.ascontiguousarray(g).reshape(rows, d)
+
+    def grad_x(g):
+        dx = cupy.empty_like(x2)
+        backward((rows,), (threads,), (rows_of(g), x2, w, mean, inv_std, dx, np.int32(d)))
+        return dx.reshape(x.shape)
+
+    def grad_weight(g):
+        return sum_leading(rows_of(g) * ((x2 - mean[:, None]) * inv_std[:, None]), 1)
+
+    def grad_bias(g):
+        return sum_leading(rows_of(g), 1)
+    return out.reshape(x.shape), (grad_x, grad_weight, grad_bias)

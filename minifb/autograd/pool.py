@@ -20,16 +20,16 @@ import numpy as np
 
 from ..backend import elementwise_kernel, get_array_module, matmul
 from .conv import INT32_LIMIT, as_pair, output_size
-from .function import record, tensors
+from .function import primitive
 
 
+@primitive("max_pool2d")
 def max_pool2d(x, kernel, stride=None):
     """out[n, c, p, q] = max over the window at (p sh, q sw) of x[n, c];  the gradient goes to the
     window's largest element (the first one, in row-major order, when several are equal).
 
     ``kernel`` and ``stride`` (default: ``kernel``) are an int or an (height, width) pair.
     """
-    (x,) = tensors("max_pool2d", x)
     windows = _Windows("max_pool2d", x, kernel, stride)
     if x.dtype.kind != "f":
         raise TypeError(f"max_pool2d: expected a real floating-point tensor (complex numbers have no order), "
@@ -41,7 +41,7 @@ def max_pool2d(x, kernel, stride=None):
     else:
         forward, backward = _max_pool_views, _max_pool_backward_views
     out, argmax = forward(x_data, windows)
-    return record("max_pool2d", out, (x,), lambda g: (backward(g, argmax, windows, x.shape),))
+    return out, (lambda g: backward(g, argmax, windows, x.shape),)
 
 
 def _max_pool_views(x, windows):
@@ -86,11 +86,11 @@ def _max_pool_backward_cuda(g, argmax, windows, shape):
     return dx
 
 
+@primitive("avg_pool2d")
 def avg_pool2d(x, kernel, stride=None):
     """out[n, c, p, q] = mean over the window at (p sh, q sw) of x[n, c];  every element of a window
     gets g / (kh kw).  ``kernel`` and ``stride`` (default: ``kernel``) are an int or a pair.
     """
-    (x,) = tensors("avg_pool2d", x)
     windows = _Windows("avg_pool2d", x, kernel, stride)
     xp = get_array_module(x.data)
     scale = 1.0 / (windows.kernel[0] * windows.kernel[1])
@@ -104,17 +104,17 @@ def avg_pool2d(x, kernel, stride=None):
         share = g * scale
         for view in windows.views(dx):
             view += share
-        return (dx,)
-    return record("avg_pool2d", out, (x,), vjp)
+        return dx
+    return out, (vjp,)
 
 
+@primitive("adaptive_avg_pool2d")
 def adaptive_avg_pool2d(x, output_size):
     """Average over a (Ho, Wo) grid of bins that cover the image (``output_size`` = 1: global average).
 
     Bins along an axis of length H: [floor(i H / Ho), ceil((i + 1) H / Ho)) for i < Ho, as in
     PyTorch.  out = x_flat M^T with M = kron(A_h, A_w);  dL/dx = g_flat M.
     """
-    (x,) = tensors("adaptive_avg_pool2d", x)
     _check_image("adaptive_avg_pool2d", x)
     out_h, out_w = as_pair("adaptive_avg_pool2d", "output_size", output_size, 1)
     n, c, h, w = x.shape
@@ -123,8 +123,8 @@ def adaptive_avg_pool2d(x, output_size):
     out = matmul(x.data.reshape(n * c, h * w), averaging.T).reshape(n, c, out_h, out_w)
 
     def vjp(g):
-        return (matmul(g.reshape(n * c, out_h * out_w), averaging).reshape(x.shape),)
-    return record("adaptive_avg_pool2d", out, (x,), vjp)
+        return matmul(g.reshape(n * c, out_h * out_w), averaging).reshape(x.shape)
+    return out, (vjp,)
 
 
 @functools.lru_cache(maxsize=32)

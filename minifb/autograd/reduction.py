@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from ..backend import get_array_module
-from .function import conj, normalize_axes, record, sum_axes, tensors
+from .function import conj, normalize_axes, primitive, sum_axes
 
 
 def _expand_back(g, axes, keepdims, shape):
@@ -33,21 +33,21 @@ def _sum_array(a, axes, keepdims):
     return out.reshape([1 if i in axes else n for i, n in enumerate(a.shape)]) if keepdims else out
 
 
+@primitive("sum")
 def sum(x, axis=None, keepdims=False):
     """sum over ``axis`` (None: all);  dL/dx = g broadcast back."""
-    (x,) = tensors("sum", x)
     axes = normalize_axes("sum", axis, x.ndim, x.shape)
     xp = get_array_module(x.data)
     out = _sum_array(x.data, axes, keepdims)
 
     def vjp(g):
-        return (xp.broadcast_to(_expand_back(g, axes, keepdims, x.shape), x.shape),)
-    return record("sum", out, (x,), vjp)
+        return xp.broadcast_to(_expand_back(g, axes, keepdims, x.shape), x.shape)
+    return out, (vjp,)
 
 
+@primitive("mean")
 def mean(x, axis=None, keepdims=False):
     """mean over ``axis``;  dL/dx = g / n broadcast back."""
-    (x,) = tensors("mean", x)
     axes = normalize_axes("mean", axis, x.ndim, x.shape)
     xp = get_array_module(x.data)
     n = _count(x.shape, axes)
@@ -57,13 +57,13 @@ def mean(x, axis=None, keepdims=False):
         out = x.data.mean(axis=axes, keepdims=keepdims)
 
     def vjp(g):
-        return (xp.broadcast_to(_expand_back(g, axes, keepdims, x.shape) / n, x.shape),)
-    return record("mean", out, (x,), vjp)
+        return xp.broadcast_to(_expand_back(g, axes, keepdims, x.shape) / n, x.shape)
+    return out, (vjp,)
 
 
+@primitive("var")
 def var(x, axis=None, keepdims=False, ddof=0):
     """Variance sum |x - mean|^2 / (n - ddof) (NumPy's default ddof=0);  dL/dx = 2 g (x - mean) / (n - ddof)."""
-    (x,) = tensors("var", x)
     axes = normalize_axes("var", axis, x.ndim, x.shape)
     n = _count(x.shape, axes)
     if n - ddof <= 0:
@@ -73,12 +73,12 @@ def var(x, axis=None, keepdims=False, ddof=0):
     out = _sum_array((centered * conj(centered)).real, axes, keepdims) / (n - ddof)
 
     def vjp(g):
-        return (_expand_back(g, axes, keepdims, x.shape) * centered * (2 / (n - ddof)),)
-    return record("var", out.astype(x.data.real.dtype, copy=False), (x,), vjp)
+        return _expand_back(g, axes, keepdims, x.shape) * centered * (2 / (n - ddof))
+    return out.astype(x.data.real.dtype, copy=False), (vjp,)
 
 
 def _extreme(name, x, axis, keepdims):
-    (x,) = tensors(name, x)
+    """The forward and VJP of max/min."""
     if x.is_complex:
         raise TypeError(f"{name}: complex numbers are not ordered (got {x.dtype})")
     if x.size == 0:
@@ -90,23 +90,25 @@ def _extreme(name, x, axis, keepdims):
         # Ties share the gradient equally (as PyTorch's amax/amin do).
         hit = (x.data == _expand_back(out, axes, keepdims, x.shape)).astype(x.data.dtype)
         share = hit / hit.sum(axis=axes, keepdims=True)
-        return (_expand_back(g, axes, keepdims, x.shape) * share,)
-    return record(name, out, (x,), vjp)
+        return _expand_back(g, axes, keepdims, x.shape) * share
+    return out, (vjp,)
 
 
+@primitive("max")
 def max(x, axis=None, keepdims=False):
     """Largest value over ``axis``;  the gradient goes to the maximal elements (shared on ties)."""
     return _extreme("max", x, axis, keepdims)
 
 
+@primitive("min")
 def min(x, axis=None, keepdims=False):
     """Smallest value over ``axis``;  the gradient goes to the minimal elements (shared on ties)."""
     return _extreme("min", x, axis, keepdims)
 
 
+@primitive("logsumexp")
 def logsumexp(x, axis=None, keepdims=False):
     """log sum exp x, stable: m + log sum exp(x - m), m = max x;  dL/dx = g softmax(x)."""
-    (x,) = tensors("logsumexp", x)
     axes = normalize_axes("logsumexp", axis, x.ndim, x.shape)
     xp = get_array_module(x.data)
     m = x.data.max(axis=axes, keepdims=True)
@@ -115,5 +117,5 @@ def logsumexp(x, axis=None, keepdims=False):
     out = lse if keepdims else lse.reshape([s for i, s in enumerate(x.shape) if axes is not None and i not in axes])
 
     def vjp(g):
-        return (_expand_back(g, axes, keepdims, x.shape) * xp.exp(x.data - lse),)
-    return record("logsumexp", out, (x,), vjp)
+        return _expand_back(g, axes, keepdims, x.shape) * xp.exp(x.data - lse)
+    return out, (vjp,)

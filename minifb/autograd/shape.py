@@ -10,31 +10,31 @@ import numpy as np
 
 from .. import backend
 from ..backend import get_array_module
-from .function import normalize_axis, record, tensors, unbroadcast
+from .function import normalize_axis, primitive, tensors, unbroadcast
 from .tensor import Tensor
 
 
+@primitive("reshape")
 def reshape(x, shape):
     """The same values in a new shape (one entry may be -1)."""
-    (x,) = tensors("reshape", x)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     try:
         out = x.data.reshape(shape)
     except ValueError:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}") from None
-    return record("reshape", out, (x,), lambda g: (g.reshape(x.shape),))
+    return out, (lambda g: g.reshape(x.shape),)
 
 
+@primitive("transpose")
 def transpose(x, axes=None):
     """Permute the axes (None: reverse them);  the VJP applies the inverse permutation."""
-    (x,) = tensors("transpose", x)
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
     axes = tuple(normalize_axis("transpose", a, x.ndim, x.shape) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     inverse = tuple(np.argsort(axes))
-    return record("transpose", x.data.transpose(axes), (x,), lambda g: (g.transpose(inverse),))
+    return x.data.transpose(axes), (lambda g: g.transpose(inverse),)
 
 
 permute = transpose
@@ -49,15 +49,15 @@ def swapaxes(x, a, b):
     return transpose(x, axes)
 
 
+@primitive("expand")
 def expand(x, shape):
     """Broadcast to ``shape`` (a view);  the VJP sums over the broadcast axes."""
-    (x,) = tensors("expand", x)
     shape = tuple(shape)
     try:
         out = get_array_module(x.data).broadcast_to(x.data, shape)
     except ValueError:
         raise ValueError(f"expand: a tensor of shape {x.shape} cannot be broadcast to {shape}") from None
-    return record("expand", out, (x,), lambda g: (unbroadcast(g, x.shape),))
+    return out, (lambda g: unbroadcast(g, x.shape),)
 
 
 def squeeze(x, axis=None):
@@ -103,13 +103,13 @@ def _index_arrays(index, xp):
     return (parts if isinstance(index, tuple) else parts[0]), advanced
 
 
+@primitive("getitem")
 def getitem(x, index):
     """x[index] with slices, integers, None, Ellipsis, boolean masks and integer arrays.
 
     The VJP writes g into a zero array at the same places; with integer arrays an index may
     repeat, so it scatter-adds (``xp.add.at``) instead of assigning.
     """
-    (x,) = tensors("getitem", x)
     xp = get_array_module(x.data)
     index, advanced = _index_arrays(index, xp)
     try:
@@ -123,15 +123,21 @@ def getitem(x, index):
             xp.add.at(full, index, g)
         else:
             full[index] = g
-        return (full,)
-    return record("getitem", out, (x,), vjp)
+        return full
+    return out, (vjp,)
 
 
 def concatenate(xs, axis=0):
     """Join tensors along an existing axis;  the VJP splits g back into the pieces."""
-    xs = tensors("concatenate", *xs)
+    xs = tuple(xs)
     if not xs:
         raise ValueError("concatenate: needs at least one tensor")
+    return _concatenate(*xs, axis=axis)
+
+
+@primitive("concatenate", inputs=None)
+def _concatenate(*xs, axis):
+    """concatenate(xs, axis) of the tensors ``xs``."""
     axis = normalize_axis("concatenate", axis, xs[0].ndim)
     for t in xs[1:]:
         if t.ndim != xs[0].ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, xs[0].shape)) if i != axis):
@@ -139,7 +145,7 @@ def concatenate(xs, axis=0):
     xp = get_array_module(xs[0].data)
     out = xp.concatenate([t.data for t in xs], axis=axis)
     bounds = np.cumsum([t.shape[axis] for t in xs])[:-1].tolist()
-    return record("concatenate", out, xs, lambda g: tuple(xp.split(g, bounds, axis=axis)))
+    return out, lambda g: xp.split(g, bounds, axis=axis)
 
 
 def stack(xs, axis=0):
@@ -170,9 +176,9 @@ def split(x, sections, axis=0):
     return parts
 
 
+@primitive("pad")
 def pad(x, pad_width, value=0.0):
     """Constant padding, ``pad_width`` as in ``numpy.pad`` ((before, after) per axis);  the VJP crops."""
-    (x,) = tensors("pad", x)
     if x.ndim == 0:
         return x  # a 0-d tensor has no axis to pad
     pw = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))
@@ -181,25 +187,25 @@ def pad(x, pad_width, value=0.0):
     xp = get_array_module(x.data)
     out = xp.pad(x.data, [tuple(p) for p in pw.tolist()], mode="constant", constant_values=value)
     crop = tuple(slice(int(lo), int(lo) + s) for (lo, _), s in zip(pw, x.shape))
-    return record("pad", out, (x,), lambda g: (g[crop],))
+    return out, (lambda g: g[crop],)
 
 
+@primitive("to")
 def to_device(x, device):
     """Move to 'cpu' or 'cuda'; the gradient is moved back."""
-    (x,) = tensors("to", x)
     source = x.device
     if device == source:
         return x
     out = backend.to_device(x.data, device)
-    return record("to", out, (x,), lambda g: (backend.to_device(g, source),))
+    return out, (lambda g: backend.to_device(g, source),)
 
 
+@primitive("astype")
 def astype(x, dtype):
     """Cast to ``dtype``; the gradient is cast back (complex to real keeps the real part)."""
-    (x,) = tensors("astype", x)
     out = x.data.astype(dtype)
     if out.dtype == x.data.dtype:
         return x
     if out.dtype.kind not in "fc":
         return Tensor._wrap(out, False)  # integers carry no gradient
-    return record("astype", out, (x,), lambda g: (g,))  # tape.accumulate casts back
+    return out, (lambda g: g,)  # tape.accumulate casts back

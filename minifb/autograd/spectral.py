@@ -30,27 +30,31 @@ import functools
 import numpy as np
 
 from ..backend import get_array_module
-from .function import normalize_axis, record, tensors
+from .function import normalize_axis, primitive
 
 _NORMS = ("backward", "ortho", "forward")
 _DUAL_NORM = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
 
 
+@primitive("fft")
 def fft(x, n=None, axis=-1, norm="backward"):
     """X_k = c sum_j x_j exp(-2 pi i jk/n) along ``axis`` (x cropped or zero-padded to n);  VJP: ifft(g), dual norm."""
     return _transform("fft", x, None if n is None else (n,), (axis,), norm)
 
 
+@primitive("ifft")
 def ifft(x, n=None, axis=-1, norm="backward"):
     """x_j = c sum_k X_k exp(+2 pi i jk/n) along ``axis``;  VJP: fft(g), dual norm."""
     return _transform("ifft", x, None if n is None else (n,), (axis,), norm)
 
 
+@primitive("rfft")
 def rfft(x, n=None, axis=-1, norm="backward"):
     """The n//2+1 bins k <= n/2 of fft of a real x;  VJP: irfft(g / v, n), dual norm (v: module docstring)."""
     return _transform("rfft", x, None if n is None else (n,), (axis,), norm)
 
 
+@primitive("irfft")
 def irfft(x, n=None, axis=-1, norm="backward"):
     """The real signal of length n (default 2(m-1)) whose rfft is x (m bins, cropped or zero-padded to
     n//2+1; the imaginary parts of DC and, for even n, Nyquist are ignored);  VJP: v * rfft(g), dual norm.
@@ -58,39 +62,44 @@ def irfft(x, n=None, axis=-1, norm="backward"):
     return _transform("irfft", x, None if n is None else (n,), (axis,), norm)
 
 
+@primitive("fft2")
 def fft2(x, s=None, axes=(-2, -1), norm="backward"):
     """fft over two axes (a separable product of one-axis DFTs);  VJP: ifft2(g), dual norm."""
     return _transform("fft2", x, s, axes, norm)
 
 
+@primitive("ifft2")
 def ifft2(x, s=None, axes=(-2, -1), norm="backward"):
     """ifft over two axes;  VJP: fft2(g), dual norm."""
     return _transform("ifft2", x, s, axes, norm)
 
 
+@primitive("rfft2")
 def rfft2(x, s=None, axes=(-2, -1), norm="backward"):
     """rfft along axes[1], then fft along axes[0];  VJP: irfft2(g / v), dual norm."""
     return _transform("rfft2", x, s, axes, norm)
 
 
+@primitive("irfft2")
 def irfft2(x, s=None, axes=(-2, -1), norm="backward"):
     """ifft along axes[0], then irfft along axes[1] (s: output lengths);  VJP: v * rfft2(g), dual norm."""
     return _transform("irfft2", x, s, axes, norm)
 
 
+@primitive("fftshift")
 def fftshift(x, axes=None):
     """Roll the zero frequency to the centre (all axes by default);  VJP: ifftshift(g), the inverse roll."""
     return _shift("fftshift", x, axes)
 
 
+@primitive("ifftshift")
 def ifftshift(x, axes=None):
     """The inverse of fftshift;  VJP: fftshift(g)."""
     return _shift("ifftshift", x, axes)
 
 
 def _transform(name, x, s, axes, norm):
-    """Check the arguments, move ``axes`` to the end, transform, move back, and record the VJP."""
-    (x,) = tensors(name, x)
+    """Check the arguments, move ``axes`` to the end, transform, move back; with the VJP."""
     kind = name.rstrip("2")
     if norm not in _NORMS:
         raise ValueError(f"{name}: norm must be one of {_NORMS}, got {norm!r}")
@@ -128,8 +137,8 @@ def _transform(name, x, s, axes, norm):
         vjp = lambda g: _weight_bins(xp.fft.rfftn(g, None, last, _DUAL_NORM[norm]), s[-1], 2.0)
 
     def backward(g):
-        return (_move(xp, _fit(xp, vjp(_move(xp, g, axes, last)), in_lengths), last, axes),)
-    return record(name, _move(xp, out, last, axes), (x,), backward)
+        return _move(xp, _fit(xp, vjp(_move(xp, g, axes, last)), in_lengths), last, axes)
+    return _move(xp, out, last, axes), (backward,)
 
 
 def _as_tuple(value):
@@ -186,11 +195,11 @@ def _fit(xp, a, lengths):
 
 
 def _shift(name, x, axes):
-    (x,) = tensors(name, x)
+    """fftshift or ifftshift over ``axes``, with the VJP: the other one."""
     if axes is not None:
         axes = tuple(normalize_axis(name, a, x.ndim) for a in _as_tuple(axes))
     xp = get_array_module(x.data)
     forward, inverse = xp.fft.fftshift, xp.fft.ifftshift
     if name == "ifftshift":
         forward, inverse = inverse, forward
-    return record(name, forward(x.data, axes), (x,), lambda g: (inverse(g, axes),))
+    return forward(x.data, axes), (lambda g: inverse(g, axes),)

@@ -32,21 +32,25 @@ import numpy as np
 
 from . import anomaly
 
-_state = threading.local()
+class _GradMode(threading.local):
+    enabled = True  # each thread starts with recording on
+
+
+_state = _GradMode()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "grad_enabled", True)
+    return _state.enabled
 
 
 @contextlib.contextmanager
 def _grad_mode(enabled: bool):
-    previous = is_grad_enabled()
-    _state.grad_enabled = enabled
+    previous = _state.enabled
+    _state.enabled = enabled
     try:
         yield
     finally:
-        _state.grad_enabled = previous
+        _state.enabled = previous
 
 
 def no_grad():

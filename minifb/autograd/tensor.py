@@ -170,13 +170,13 @@ class Tensor:
     def var(self, axis=None, keepdims=False, ddof=0): return reduction.var(self, axis, keepdims, ddof)
     def max(self, axis=None, keepdims=False): return reduction.max(self, axis, keepdims)
     def min(self, axis=None, keepdims=False): return reduction.min(self, axis, keepdims)
-    def reshape(self, *shape): return shape_ops.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
-    def transpose(self, *axes): return shape_ops.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else (axes or None))
+    def reshape(self, *shape): return shape_ops.reshape(self, _sizes(shape))
+    def transpose(self, *axes): return shape_ops.transpose(self, _sizes(axes) or None)
     permute = transpose
     def flatten(self, start=0, end=-1): return shape_ops.flatten(self, start, end)
     def squeeze(self, axis=None): return shape_ops.squeeze(self, axis)
     def unsqueeze(self, axis): return shape_ops.unsqueeze(self, axis)
-    def expand(self, *shape): return shape_ops.expand(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+    def expand(self, *shape): return shape_ops.expand(self, _sizes(shape))
     def conj(self): return complex_ops.conj(self)
     @property
     def real(self): return complex_ops.real(self)
@@ -184,6 +184,11 @@ class Tensor:
     def imag(self): return complex_ops.imag(self)
     @property
     def T(self): return shape_ops.transpose(self, None)
+
+
+def _sizes(args):
+    """The sizes (or axes) of ``t.reshape(2, 3)`` and ``t.reshape((2, 3))`` alike: one sequence."""
+    return args[0] if len(args) == 1 and not isinstance(args[0], (int, np.integer)) else args
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, device: str | None = None) -> Tensor:

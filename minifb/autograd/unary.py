@@ -10,54 +10,55 @@ import math
 import numpy as np
 
 from ..backend import get_array_module
-from .function import conj, record, tensors
+from .function import conj, primitive
 
 
+@primitive("exp")
 def exp(x):
     """e^x;  dL/dx = g conj(e^x)."""
-    (x,) = tensors("exp", x)
     out = get_array_module(x.data).exp(x.data)
-    return record("exp", out, (x,), lambda g: (g * conj(out),))
+    return out, (lambda g: g * conj(out),)
 
 
+@primitive("log")
 def log(x):
     """log x;  dL/dx = g / conj(x)."""
-    (x,) = tensors("log", x)
-    return record("log", get_array_module(x.data).log(x.data), (x,), lambda g: (g / conj(x.data),))
+    return get_array_module(x.data).log(x.data), (lambda g: g / conj(x.data),)
 
 
+@primitive("sqrt")
 def sqrt(x):
     """sqrt x;  dL/dx = g / conj(2 sqrt x)."""
-    (x,) = tensors("sqrt", x)
     out = get_array_module(x.data).sqrt(x.data)
-    return record("sqrt", out, (x,), lambda g: (g / conj(2 * out),))
+    return out, (lambda g: g / conj(2 * out),)
 
 
+@primitive("tanh")
 def tanh(x):
     """tanh x;  dL/dx = g conj(1 - tanh^2 x)."""
-    (x,) = tensors("tanh", x)
     out = get_array_module(x.data).tanh(x.data)
-    return record("tanh", out, (x,), lambda g: (g * conj(1 - out * out),))
+    return out, (lambda g: g * conj(1 - out * out),)
 
 
+@primitive("sigmoid")
 def sigmoid(x):
     """1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2 (no overflow);  dL/dx = g s (1 - s)."""
-    (x,) = tensors("sigmoid", x)
     out = 0.5 * (1 + get_array_module(x.data).tanh(0.5 * x.data))
-    return record("sigmoid", out, (x,), lambda g: (g * conj(out * (1 - out)),))
+    return out, (lambda g: g * conj(out * (1 - out)),)
 
 
+@primitive("relu")
 def relu(x):
     """max(x, 0);  dL/dx = g [x > 0]."""
-    (x,) = tensors("relu", x)
     out = get_array_module(x.data).maximum(x.data, 0)
-    return record("relu", out, (x,), lambda g: (g * (x.data > 0),))
+    return out, (lambda g: g * (x.data > 0),)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
+@primitive("gelu")
 def gelu(x, approximate: str = "none"):
     """GELU (Hendrycks & Gimpel, 2016), as in PyTorch's ``gelu``.
 
@@ -65,7 +66,6 @@ def gelu(x, approximate: str = "none"):
     approximate="tanh":  x/2 (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3);
                          d/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 0.044715 x^2).
     """
-    (x,) = tensors("gelu", x)
     xp, v = get_array_module(x.data), x.data
     if approximate == "tanh":
         t = xp.tanh(_SQRT_2_OVER_PI * (v + 0.044715 * v**3))
@@ -73,16 +73,16 @@ def gelu(x, approximate: str = "none"):
 
         def vjp(g):
             du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * v * v)
-            return (g * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du),)
+            return g * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * du)
     elif approximate == "none":
         cdf = 0.5 * (1 + erf(v * (1 / math.sqrt(2))))
         out = v * cdf
 
         def vjp(g):
-            return (g * (cdf + v * _INV_SQRT_2PI * xp.exp(-0.5 * v * v)),)
+            return g * (cdf + v * _INV_SQRT_2PI * xp.exp(-0.5 * v * v))
     else:
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return record("gelu", out.astype(v.dtype, copy=False), (x,), vjp)
+    return out.astype(v.dtype, copy=False), (vjp,)
 
 
 def erf(a):
@@ -104,16 +104,15 @@ def erf(a):
     return (s * (1 - poly * np.exp(-z * z))).astype(a.dtype, copy=False)
 
 
+@primitive("abs")
 def abs(x):
     """|x|;  real: dL/dx = g sign(x);  complex: dL/dz = g z / |z| (undefined at 0: gives 0)."""
-    (x,) = tensors("abs", x)
     xp = get_array_module(x.data)
     out = xp.abs(x.data)
     if x.is_complex:
         def vjp(g):
-            safe = xp.where(out == 0, 1, out)
-            return (g * x.data / safe,)
+            return g * x.data / xp.where(out == 0, 1, out)
     else:
         def vjp(g):
-            return (g * xp.sign(x.data),)
-    return record("abs", out, (x,), vjp)
+            return g * xp.sign(x.data)
+    return out, (vjp,)

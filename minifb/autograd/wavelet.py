@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ..backend import get_array_module
-from .function import normalize_axis, record, tensors
+from .function import normalize_axis, primitive, record, tensors
 from .shape import getitem, pad
 
 _C = 1 / math.sqrt(2)
@@ -56,7 +56,15 @@ def haar_idwt(approx, detail, axis=-1, length=None):
     The output has 2K entries (K = len(a)), or ``length`` (2K or 2K-1: an odd signal's padded zero
     is cropped). VJP: the analysis of g, (g_even + g_odd)/sqrt 2 and (g_even - g_odd)/sqrt 2.
     """
-    approx, detail = tensors("haar_idwt", approx, detail)
+    x = _haar_synthesis(approx, detail, axis, length)
+    if length is not None and length < x.shape[axis]:
+        x = getitem(x, (slice(None),) * (axis % x.ndim) + (slice(0, length),))
+    return x
+
+
+@primitive("haar_idwt", inputs=2)
+def _haar_synthesis(approx, detail, axis, length):
+    """haar_idwt before the crop to ``length``."""
     if approx.shape != detail.shape:
         raise ValueError(f"haar_idwt: approx and detail must have one shape, got {approx.shape} and {detail.shape}")
     axis = normalize_axis("haar_idwt", axis, approx.ndim)
@@ -64,10 +72,7 @@ def haar_idwt(approx, detail, axis=-1, length=None):
     if length is not None and length not in (full, full - 1):
         raise ValueError(f"haar_idwt: length must be {full - 1} or {full} for coefficients of shape {approx.shape} "
                          f"along axis {axis}, got {length}")
-    x = record("haar_idwt", _synthesis(approx.data, detail.data, axis), (approx, detail), lambda g: _analysis(g, axis))
-    if length is not None and length < full:
-        x = getitem(x, (slice(None),) * axis + (slice(0, length),))
-    return x
+    return _synthesis(approx.data, detail.data, axis), lambda g: _analysis(g, axis)
 
 
 def haar_wavedec(x, levels, axis=-1):
