@@ -6,9 +6,11 @@ and the loss it trains with.
     minifb.models.count_parameters(model)
     minifb.models.count_flops(model, (1, 3, 32, 32))
 
-Every model takes NCHW float32 input (CIFAR-10: (N, 3, 32, 32) normalised images; Speech
-Commands: (N, 1, 40, ~100) log-mel spectrograms) and returns logits (N, num_classes). Every model
-is a ``minifb.layers.feedback.RefiningClassifier``: after a forward pass ``model.step_logits``
+The image and audio models take NCHW float32 input (CIFAR-10: (N, 3, 32, 32) normalised images;
+Speech Commands: (N, 1, 40, ~100) log-mel spectrograms), the lra-* models integer token ids
+(N, length) of a Long Range Arena task (``task=``: listops, image, pathfinder, text, each with LRA's
+size); all return logits (N, num_classes). Every model is a
+``minifb.layers.feedback.RefiningClassifier``: after a forward pass ``model.step_logits``
 lists the logits of each refinement step (just one for plain models) and ``model.diagnostics()``
 gives the feedback diagnostics (empty for plain models).
 """
@@ -29,6 +31,7 @@ from .layers.conv import Conv2d
 from .layers.feedback import ContextualFeedback, RefiningClassifier
 from .layers.linear import Linear
 from .layers.module import Module
+from .layers.sequence_classifier import SequenceClassifier
 from .layers.vit import ViT, FeedbackViT
 
 # name -> (class, settings fixed by the name, description)
@@ -43,6 +46,10 @@ _REGISTRY = {
     "feedback-vit": (FeedbackViT, {}, "the attention ViT in contextual feedback loops on the block outputs (T = 2)"),
     "audio-cnn": (AudioCNN, {}, "log-mel CNN: 3 convs, global average pool, Linear 128-256-12"),
     "feedback-audio-cnn": (FeedbackAudioCNN, {}, "the audio CNN trunk in contextual feedback loops (T = 2)"),
+    "lra-transformer": (SequenceClassifier, {"mixer": "attention"}, "LRA encoder classifier with softmax attention (per-task size)"),
+    "lra-fnet": (SequenceClassifier, {"mixer": "fnet"}, "the LRA classifier with FNet's parameter-free Re(FFT2) mixing"),
+    "lra-fftnet": (SequenceClassifier, {"mixer": "fft"}, "the LRA classifier with FFTNet's global adaptive spectral filter"),
+    "lra-fftnet-windowed": (SequenceClassifier, {"mixer": "fft-windowed"}, "the LRA classifier with FFTNet, windowed branch (w 16)"),
 }
 
 
@@ -114,8 +121,8 @@ def _conv_macs(module, inputs, out) -> int:
 
 def _attention_macs(module, inputs, out) -> int:
     # Q K^T and (weights) V: 2 N^2 d per head and example; qkv and proj are Linear layers, counted apart.
-    b, n, d = inputs[0].shape
-    return 2 * b * n * n * d
+    b, n, _ = inputs[0].shape
+    return 2 * b * n * n * module.qkv_dim
 
 
 _MAC_RULES = {Linear: _linear_macs, Conv2d: _conv_macs, MultiHeadSelfAttention: _attention_macs}
@@ -153,12 +160,14 @@ def _counting(model: Module, total: list):
 
 def count_flops(model: Module, input_shape) -> int:
     """Multiply-accumulates (MACs) of one forward pass in evaluation mode on an input of
-    ``input_shape`` (batch axis included: (1, 3, 32, 32) gives the count per CIFAR image).
+    ``input_shape`` (batch axis included: (1, 3, 32, 32) gives the count per CIFAR image; token
+    models, whose ``input_dtype`` is an integer type, get zeros of that type).
 
     Counted (analytically, from the shapes met in one forward pass of zeros): Linear layers
     (in x out per row), convolutions (C_in kh kw per output element), the two matrix products of
     self-attention (2 N^2 d per head), FFTs along tokens (n log2 n per real
-    transform of n points: ``minifb.layers.fft_mixer.fft_macs``), Haar transforms
+    transform of n points: ``minifb.layers.fft_mixer.fft_macs``; FNet's complex 2-D FFT twice
+    that per axis), Haar transforms
     (2 per output coefficient and level), the feedback adapters (as 1x1 convolutions) and, for
     feedback models, all ``steps_eval`` refinement steps. Not counted: elementwise operations,
     normalisation, pooling, softmax and activations. FLOPs are about twice the MACs.
@@ -166,7 +175,7 @@ def count_flops(model: Module, input_shape) -> int:
     total = [0]
     was_training = model.training
     device = next((p.device for p in model.parameters()), "cpu")
-    dtype = next((p.dtype for p in model.parameters()), np.float32)
+    dtype = getattr(model, "input_dtype", None) or next((p.dtype for p in model.parameters()), np.float32)
     x = Tensor(np.zeros(tuple(input_shape), dtype=dtype), device=device)
     model.eval()
     try:

@@ -10,5 +10,7 @@ from .feedback import ContextAdapter, ContextualFeedback, StagedNetwork
 from .cnn import CNN, FeedbackCNN
 from .audio_cnn import AudioCNN, FeedbackAudioCNN
 from .fft_mixer import FFTMixer, WindowedFFTMixer
+from .fnet_mixer import FNetMixer
 from .wavelet_mixer import HybridMixer, WaveletMixer
 from .vit import EncoderBlock, FeedbackViT, ViT
+from .sequence_classifier import LRA_CONFIGURATIONS, SequenceClassifier

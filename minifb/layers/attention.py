@@ -78,18 +78,20 @@ def attention_reference(qkv, heads: int, mask=None):
 class MultiHeadSelfAttention(Module):
     """softmax(Q K^T / sqrt(d)) V per head on x of shape (B, N, D), D = heads * d.
 
-    One Linear makes Q, K and V together (``qkv``, D -> 3D), a second mixes the heads (``proj``).
+    One Linear makes Q, K and V together (``qkv``, D -> 3 E), a second mixes the heads (``proj``,
+    E -> D); E = heads * d is ``qkv_dim``, D by default (LRA's configurations set it apart).
     Dropout p acts on the attention weights and on the output, as in the ViT reference code.
     """
 
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0, bias: bool = True):
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, bias: bool = True, qkv_dim: int | None = None):
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"MultiHeadSelfAttention: dim {dim} is not divisible by heads {heads}")
-        self.dim, self.heads, self.head_dim = dim, heads, dim // heads
-        self.qkv = Linear(dim, 3 * dim, bias=bias)
+        qkv_dim = dim if qkv_dim is None else qkv_dim
+        if qkv_dim % heads:
+            raise ValueError(f"MultiHeadSelfAttention: qkv_dim {qkv_dim} is not divisible by heads {heads}")
+        self.dim, self.heads, self.head_dim, self.qkv_dim = dim, heads, qkv_dim // heads, qkv_dim
+        self.qkv = Linear(dim, 3 * qkv_dim, bias=bias)
         self.attn_drop = Dropout(dropout)
-        self.proj = Linear(dim, dim, bias=bias)
+        self.proj = Linear(qkv_dim, dim, bias=bias)
         self.proj_drop = Dropout(dropout)
 
     def forward(self, x):
@@ -99,4 +101,5 @@ class MultiHeadSelfAttention(Module):
         return self.proj_drop(self.proj(out))
 
     def extra_repr(self):
-        return f"dim={self.dim}, heads={self.heads}, dropout={self.attn_drop.p}"
+        inner = f", qkv_dim={self.qkv_dim}" if self.qkv_dim != self.dim else ""
+        return f"dim={self.dim}, heads={self.heads}{inner}, dropout={self.attn_drop.p}"

@@ -18,26 +18,33 @@ from .activation import Dropout
 from .attention import MultiHeadSelfAttention
 from .feedback import ContextualFeedback, StagedNetwork
 from .fft_mixer import FFTMixer, WindowedFFTMixer
+from .fnet_mixer import FNetMixer
 from .linear import MLP, Linear
 from . import init
 from .module import Module, ModuleList, Parameter
 from .normalization import LayerNorm
 from .wavelet_mixer import HybridMixer, WaveletMixer
 
-MIXERS = ("attention", "fft", "fft-windowed", "wavelet", "hybrid")
+MIXERS = ("attention", "fft", "fft-windowed", "wavelet", "hybrid", "fnet")
 
 
-def make_mixer(kind: str, dim: int, num_tokens: int, heads: int, dropout: float = 0.0, window=None, levels=None) -> Module:
+def make_mixer(kind: str, dim: int, num_tokens: int, heads: int, dropout: float = 0.0, window=None, levels=None,
+               qkv_dim=None) -> Module:
     """A token mixer by name (see MIXERS); ``window`` only for 'fft-windowed', ``levels`` only for
-    'wavelet' and 'hybrid' (None: their defaults, 16 and 3)."""
+    'wavelet' and 'hybrid' (None: their defaults, 16 and 3), ``qkv_dim`` only for 'attention'
+    (None: ``dim``). 'fnet' is parameter-free and uses neither heads nor dropout."""
     if kind not in MIXERS:
         raise ValueError(f"make_mixer: unknown mixer {kind!r}; expected one of {MIXERS}")
     if window is not None and kind != "fft-windowed":
         raise ValueError(f"make_mixer: window={window} applies to the 'fft-windowed' mixer only, not {kind!r}")
     if levels is not None and kind not in ("wavelet", "hybrid"):
         raise ValueError(f"make_mixer: levels={levels} applies to the 'wavelet' and 'hybrid' mixers only, not {kind!r}")
+    if qkv_dim is not None and kind != "attention":
+        raise ValueError(f"make_mixer: qkv_dim={qkv_dim} applies to the 'attention' mixer only, not {kind!r}")
     if kind == "attention":
-        return MultiHeadSelfAttention(dim, heads, dropout)
+        return MultiHeadSelfAttention(dim, heads, dropout, qkv_dim=qkv_dim)
+    if kind == "fnet":
+        return FNetMixer(dim, num_tokens)
     if kind == "fft":
         return FFTMixer(dim, num_tokens, heads)
     if kind == "fft-windowed":
@@ -48,15 +55,15 @@ def make_mixer(kind: str, dim: int, num_tokens: int, heads: int, dropout: float 
 
 class EncoderBlock(Module):
     """Pre-norm transformer block: x + Dropout(Mix(LN(x))), then x + MLP(LN(x)),
-    MLP = Linear(D, rD), GELU, Dropout, Linear(rD, D), Dropout."""
+    MLP = Linear(D, rD), GELU, Dropout, Linear(rD, D), Dropout (``hidden``, when given, in place of rD)."""
 
-    def __init__(self, dim: int, mixer: Module, mlp_ratio: float = 3, dropout: float = 0.1):
+    def __init__(self, dim: int, mixer: Module, mlp_ratio: float = 3, dropout: float = 0.1, hidden: int | None = None):
         super().__init__()
         self.norm1 = LayerNorm(dim)
         self.mixer = mixer
         self.drop = Dropout(dropout)
         self.norm2 = LayerNorm(dim)
-        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout)
+        self.mlp = MLP(dim, int(dim * mlp_ratio) if hidden is None else hidden, dropout)
 
     def forward(self, x):
         x = x + self.drop(self.mixer(self.norm1(x)))
