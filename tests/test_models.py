@@ -24,6 +24,13 @@ TINY = {
     "hybrid-vit": dict(image_size=8, patch=2, dim=16, depth=1, heads=2, mlp_ratio=2, dropout=0.0, levels=2),
     "feedback-vit": dict(image_size=8, patch=2, dim=16, depth=2, heads=2, mlp_ratio=2, dropout=0.0, context_dim=8),
 }
+LRA_TINY = dict(task="listops", max_length=12, dim=16, depth=1, heads=2, mlp_dim=16, dropout=0.0, attention_dropout=0.0)
+TINY.update({
+    "lra-transformer": dict(LRA_TINY, qkv_dim=8),
+    "lra-fnet": dict(LRA_TINY, pooling="mean", positions="sinusoidal"),
+    "lra-fftnet": dict(LRA_TINY),
+    "lra-fftnet-windowed": dict(LRA_TINY, window=4),
+})
 TINY_INPUT = {"cnn": (3, 8, 8), "audio": (1, 8, 12), "vit": (3, 8, 8)}
 
 
@@ -31,9 +38,17 @@ def tiny_input_shape(name):
     return TINY_INPUT["audio" if "audio" in name else "vit" if "vit" in name else "cnn"]
 
 
+def tiny_input(name, batch, device, rng):
+    """A batch for the tiny model ``name``: images or spectrograms, or token ids for the lra-* models."""
+    if name.startswith("lra-"):
+        return mf.backend.xp_for(device).asarray(rng.integers(0, 16, (batch, TINY[name]["max_length"])))
+    return mf.tensor(rng.standard_normal((batch,) + tiny_input_shape(name)).astype(np.float32), device=device)
+
+
 def test_every_model_is_registered():
     assert set(models.available()) == {"cnn", "feedback-cnn", "vit", "fftnet-vit", "fftnet-vit-windowed", "wavelet-vit",
-                                       "hybrid-vit", "feedback-vit", "audio-cnn", "feedback-audio-cnn"}
+                                       "hybrid-vit", "feedback-vit", "audio-cnn", "feedback-audio-cnn",
+                                       "lra-transformer", "lra-fnet", "lra-fftnet", "lra-fftnet-windowed"}
     assert set(TINY) == set(models.available())
 
 
@@ -70,7 +85,7 @@ def test_every_model_fits_a_small_batch(device, name):
     mf.seed(0)
     model = models.create(name, num_classes=4, **TINY[name]).to(device)
     rng = np.random.default_rng(0)
-    x = mf.tensor(rng.standard_normal((8,) + tiny_input_shape(name)).astype(np.float32), device=device)
+    x = tiny_input(name, 8, device, rng)
     labels = mf.backend.xp_for(device).asarray(rng.integers(0, 4, size=8))
     optimizer = Adam(model.parameters(), lr=1e-2)
     losses = []
@@ -148,9 +163,13 @@ def test_mixer_options_belong_to_their_mixers():
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_full_configurations_run_forward(name):
     """The full CIFAR-10 / Speech Commands configurations: logits of the right shape, float32, finite."""
-    model = models.create(name).eval()
-    shape = AUDIO if "audio" in name else CIFAR
-    x = mf.tensor(np.random.default_rng(0).standard_normal((2,) + shape).astype(np.float32))
+    if name.startswith("lra-"):  # LRA Image's full size (ListOps' 2,000 tokens and width 512 take longer)
+        model = models.create(name, task="image").eval()
+        x = np.random.default_rng(0).integers(0, 256, (2, 1024))
+    else:
+        model = models.create(name).eval()
+        shape = AUDIO if "audio" in name else CIFAR
+        x = mf.tensor(np.random.default_rng(0).standard_normal((2,) + shape).astype(np.float32))
     with mf.no_grad():
         logits = model(x)
     assert logits.shape == (2, 12 if "audio" in name else 10) and logits.dtype == np.float32

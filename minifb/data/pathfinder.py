@@ -24,8 +24,10 @@ SUBSTEP = 0.5  # pixels between the points sampled along a dash
 
 
 def generate_pathfinder(count: int, seed: int, length: int = 9, distractors: int = 2, paddle: float = 1.5,
-                        gap: float = 1.5, turn: float = np.pi / 6, marker_radius: float = 1.5, chunk: int = 4096):
-    """(images uint8 (count, 32, 32), labels int64 (count,)); deterministic for a seed and settings."""
+                        gap: float = 1.5, turn: float = np.pi / 6, marker_radius: float = 1.5, chunk: int = 4096,
+                        markers: bool = False):
+    """(images uint8 (count, 32, 32), labels int64 (count,)) and, with ``markers``, the markers'
+    centre pixels (count, 2, 2) as (y, x); deterministic for a seed and settings."""
     if count < 1 or length < 1 or distractors < 0 or paddle <= 0 or gap < 0 or marker_radius < 0:
         raise ValueError(f"generate_pathfinder: need count >= 1, length >= 1, distractors >= 0, paddle > 0, "
                          f"gap >= 0 and marker_radius >= 0, got {count}, {length}, {distractors}, {paddle}, "
@@ -33,14 +35,13 @@ def generate_pathfinder(count: int, seed: int, length: int = 9, distractors: int
     if length * (paddle + gap) > SIZE - 1:
         raise ValueError(f"generate_pathfinder: {length} dashes of {paddle + gap} pixels may not fit a {SIZE}x{SIZE} image")
     rng = np.random.default_rng(seed)
-    images, labels = [], []
+    parts = []
     kept = 0
     while kept < count:
-        image, label = _draw_chunk(rng, chunk, length, 2 + distractors, paddle, gap, turn, marker_radius)
-        images.append(image)
-        labels.append(label)
-        kept += len(label)
-    return np.concatenate(images)[:count], np.concatenate(labels)[:count]
+        parts.append(_draw_chunk(rng, chunk, length, 2 + distractors, paddle, gap, turn, marker_radius))
+        kept += len(parts[-1][1])
+    images, labels, centres = (np.concatenate(p)[:count] for p in zip(*parts))
+    return (images, labels, centres) if markers else (images, labels)
 
 
 def _curves(rng, n, curves, length, paddle, gap, turn):
@@ -73,7 +74,8 @@ def _draw_chunk(rng, n, length, curves, paddle, gap, turn, marker_radius):
     ink[rows, 1 - label] |= _disc(second, marker_radius)                          # curve 0 or curve 1
     keep = ~_joined(ink)
     image = ink.any(axis=1).astype(np.uint8) * 255
-    return image[keep], label[keep].astype(np.int64)
+    centres = np.clip(np.rint(np.stack([first, second], axis=1)), 0, SIZE - 1).astype(np.int64)
+    return image[keep], label[keep].astype(np.int64), centres[keep]
 
 
 def _disc(centre, radius):

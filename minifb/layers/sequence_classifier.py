@@ -23,9 +23,10 @@ import numpy as np
 
 from ..autograd.shape import concatenate, expand
 from .activation import Dropout, ReLU
+from .feedback import RefiningClassifier
 from .linear import Embedding, Linear
 from . import init
-from .module import Module, ModuleList, Parameter, Sequential
+from .module import ModuleList, Parameter, Sequential
 from .normalization import LayerNorm
 from .vit import EncoderBlock, make_mixer
 
@@ -57,7 +58,7 @@ def sinusoidal_positions(length: int, dim: int) -> np.ndarray:
     return table[None].astype(np.float32)
 
 
-class SequenceClassifier(Module):
+class SequenceClassifier(RefiningClassifier):
     """LRA's encoder classifier for token ids (B, N) with the token mixer ``mixer``; every setting
     left None takes the value of ``LRA_CONFIGURATIONS[task]``."""
 
@@ -111,7 +112,9 @@ class SequenceClassifier(Module):
         for block in self.blocks:
             x = block(x)
         x = self.norm(x)
-        return self.head(x[:, 0] if self.pooling == "cls" else x.mean(axis=1))
+        logits = self.head(x[:, 0] if self.pooling == "cls" else x.mean(axis=1))
+        self.step_logits = [logits]  # one prediction: no refinement steps
+        return logits
 
     def extra_repr(self):
         return f"task={self.task!r}, mixer={self.mixer!r}, pooling={self.pooling!r}"
