@@ -5,7 +5,8 @@ Contents of the file (plain ``numpy.load`` reads it; no pickles):
 
     config           a JSON string: model name and settings, seed, batch, dtype, input shape,
                      the steps taken, which parameters were moved off their initial value, version
-    input            the batch, (N, C, H, W), standard normal draws (like normalised images)
+    input            the batch, (N, C, H, W), standard normal draws (like normalised images);
+                     for the token models (lra-*) int64 ids (N, length), uniform over the vocabulary
     labels           int64 (N,), drawn uniformly from the classes
     logits           (N, classes): the model's output
     step_logits      (T + 1, N, classes): the logits of each refinement step of a feedback model
@@ -52,8 +53,11 @@ def add_arguments(parser) -> None:
 
 
 def input_shape(model) -> tuple:
-    """(C, H, W) of one input: the model's image size, or a 1 s log-mel spectrogram for audio models."""
+    """(C, H, W) of one input: the model's image size, or a 1 s log-mel spectrogram for audio
+    models; (length,) for the token models (lra-*)."""
     network = getattr(model, "network", model)
+    if hasattr(network, "vocab_size"):
+        return (network.max_length,)
     channels = network.in_channels
     if hasattr(network, "image_size"):
         return (channels, network.image_size, network.image_size)
@@ -87,7 +91,10 @@ def export(name: str, seed: int = 0, batch: int = 4, settings=None, dtype: str =
     moved = [] if keep_init else move_constant_parameters(model, rng)
     cast(model, dtype).to(device).eval()
     shape = tuple(shape) if shape else input_shape(model)
-    x = rng.standard_normal((batch,) + shape).astype(dtype)
+    if hasattr(model, "vocab_size"):   # token ids, uniform over the vocabulary
+        x = rng.integers(0, model.vocab_size, (batch,) + shape).astype(np.int64)
+    else:
+        x = rng.standard_normal((batch,) + shape).astype(dtype)
     labels = rng.integers(0, model.num_classes, batch).astype(np.int64)
 
     logits = model(Tensor(x, device=device))

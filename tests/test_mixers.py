@@ -9,6 +9,7 @@ from minifb.autograd import gradcheck
 from minifb.layers import functional_call
 from minifb.layers.fft_mixer import (FFTMixer, WindowedFFTMixer, frame_tokens, gate_heads, hann_window,
                                     overlap_add_tokens)
+from minifb.layers.fnet_mixer import FNetMixer
 from minifb.layers.wavelet_mixer import HybridMixer, WaveletMixer
 from minifb.testing import cast
 
@@ -36,6 +37,8 @@ MIXERS = {
     "fft-windowed": lambda: WindowedFFTMixer(D, 9, H, window=4),
     "wavelet": lambda: WaveletMixer(D, 9, H, levels=2),
     "hybrid": lambda: HybridMixer(D, 7, H, levels=2),
+    "fnet": lambda: FNetMixer(D, 7),
+    "fnet-unnormalised": lambda: FNetMixer(D, 6, norm="backward"),
 }
 
 
@@ -121,6 +124,25 @@ def identity_filters(mixer):
     for spectral in [mixer.global_mixer.filter] + ([mixer.local_filter] if hasattr(mixer, "local_filter") else []):
         zero_(spectral.modulation[2])
         spectral.bias.data[...] = 0
+
+
+# ---- FNet against dense DFT matrices ------------------------------------------------------------
+
+def dft_matrix(n):
+    return np.exp(-2j * np.pi * np.outer(np.arange(n), np.arange(n)) / n)
+
+
+@pytest.mark.parametrize("norm, n", [("ortho", 7), ("backward", 6)])
+def test_fnet_is_the_real_part_of_the_2d_dft(device, norm, n):
+    """y_b = Re(F_N x_b F_D) (F symmetric), scaled by 1/sqrt(N D) for 'ortho'; no parameters."""
+    mixer = FNetMixer(D, n, norm=norm)
+    x = tokens(device, n)
+    scale = 1 / math.sqrt(n * D) if norm == "ortho" else 1.0
+    expected = np.real(dft_matrix(n) @ mf.asnumpy(x) @ dft_matrix(D)) * scale
+    np.testing.assert_allclose(mf.asnumpy(mixer(x)), expected, rtol=1e-10, atol=1e-12)
+    assert mixer.num_parameters() == 0
+    with pytest.raises(ValueError, match="FNetMixer: norm must be one of"):
+        FNetMixer(D, n, norm="forward")
 
 
 @pytest.mark.parametrize("n, window", [(9, 4), (16, 8), (5, 16)])

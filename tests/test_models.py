@@ -192,3 +192,52 @@ def test_fftnet_macs_count_the_transforms_and_the_modulation():
     modulation = 192 * 192 + 192 * 6 * 33                           # context MLP D -> D -> H F
     transforms = 2 * 192 * 65 * math.log2(65)                       # rFFT and inverse per channel
     assert models.count_flops(model, (1,) + CIFAR) == linear + modulation + round(transforms)
+
+
+def test_lra_transformer_parameters_follow_lras_image_configuration():
+    """LRA Image: vocabulary 256, D 128, 1 block, 8 heads of Q/K/V width 64 in all, MLP 128, CLS, learned positions."""
+    d, e, mlp, tokens = 128, 64, 128, 1025
+    block = 2 * 2 * d + (d * 3 * e + 3 * e) + (e * d + d) + (d * mlp + mlp) + (mlp * d + d)
+    embedding = 256 * d + d + tokens * d                 # tokens, CLS, positions
+    head = 2 * d + (d * mlp + mlp) + (mlp * 10 + 10)     # final LayerNorm, Linear-ReLU-Linear
+    model = models.create("lra-transformer", task="image")
+    assert models.count_parameters(model) == embedding + block + head == 248_778
+    assert models.count_parameters(models.create("lra-fnet", task="image")) == embedding + block + head - (
+        d * 3 * e + 3 * e + e * d + d)                  # FNet: the same without attention's projections
+
+
+def test_lra_fnet_macs_count_the_2d_transform():
+    """Per block: a complex FFT of D points for each of the N tokens and of N points for each
+    channel (2 n log2 n each), and the MLP; then the head. The embedding is a lookup, not counted."""
+    model = models.create("lra-fnet", task="image")
+    n, d = 1025, 128
+    fft = 2 * (round(n * d * math.log2(d)) + round(d * n * math.log2(n)))
+    assert models.count_flops(model, (1, 1024)) == fft + n * 2 * d * 128 + d * 128 + 128 * 10
+    attention = models.create("lra-transformer", task="image")
+    linear = n * (d * 3 * 64 + 64 * d + 2 * d * 128) + d * 128 + 128 * 10
+    assert models.count_flops(attention, (1, 1024)) == linear + 2 * n * n * 64
+
+
+def test_lra_classifier_settings_and_input_are_checked():
+    model = models.create("lra-fftnet", **TINY["lra-fftnet"])
+    with pytest.raises(ValueError, match=r"SequenceClassifier: expected token ids of shape \(B, 12\), got \(2, 13\)"):
+        model(np.zeros((2, 13), np.int64))
+    with pytest.raises(TypeError, match="Embedding: indices must be integers"):
+        model(np.zeros((2, 12), np.float32))
+    with pytest.raises(ValueError, match="unknown task 'path-x'"):
+        models.create("lra-fnet", task="path-x")
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        models.create("lra-fnet", task="image", pooling="max")
+    with pytest.raises(ValueError, match="qkv_dim=8 applies to the 'attention' mixer only"):
+        models.create("lra-fftnet", task="image", qkv_dim=8)
+
+
+def test_lra_sinusoids_are_vaswanis():
+    from minifb.layers.sequence_classifier import sinusoidal_positions
+    table = sinusoidal_positions(50, 6)[0]
+    t = 7
+    expected = [math.sin(t), math.cos(t), math.sin(t / 10000 ** (2 / 6)), math.cos(t / 10000 ** (2 / 6)),
+                math.sin(t / 10000 ** (4 / 6)), math.cos(t / 10000 ** (4 / 6))]
+    np.testing.assert_allclose(table[t], expected, rtol=1e-6, atol=1e-6)
+    model = models.create("lra-fnet", task="pathfinder")
+    assert model.pooling == "mean" and model.pos_embedding is None and model.sinusoids.shape == (1, 1024, 32)

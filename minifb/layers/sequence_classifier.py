@@ -70,6 +70,9 @@ class SequenceClassifier(RefiningClassifier):
         super().__init__()
         if task not in LRA_CONFIGURATIONS:
             raise ValueError(f"SequenceClassifier: unknown task {task!r}; expected one of {tuple(LRA_CONFIGURATIONS)}")
+        if qkv_dim is not None and mixer != "attention":
+            raise ValueError(f"SequenceClassifier: qkv_dim={qkv_dim} applies to the 'attention' mixer only, "
+                             f"not {mixer!r}")
         given = dict(vocab_size=vocab_size, max_length=max_length, num_classes=num_classes, dim=dim, depth=depth,
                      heads=heads, qkv_dim=qkv_dim, mlp_dim=mlp_dim, dropout=dropout,
                      attention_dropout=attention_dropout, pooling=pooling, positions=positions)

@@ -129,7 +129,8 @@ MIXERS = [("FFTMixer", lambda d, n, h: L.FFTMixer(d, n, h), lambda d, n, h: T.To
           ("WindowedFFTMixer", lambda d, n, h: L.WindowedFFTMixer(d, n, h, 4),
            lambda d, n, h: T.TorchWindowedFFTMixer(d, n, h, 4)),
           ("WaveletMixer", lambda d, n, h: L.WaveletMixer(d, n, h, 2), lambda d, n, h: T.TorchWaveletMixer(d, n, h, 2)),
-          ("HybridMixer", lambda d, n, h: L.HybridMixer(d, n, h, 2), lambda d, n, h: T.TorchHybridMixer(d, n, h, 2))]
+          ("HybridMixer", lambda d, n, h: L.HybridMixer(d, n, h, 2), lambda d, n, h: T.TorchHybridMixer(d, n, h, 2)),
+          ("FNetMixer", lambda d, n, h: L.FNetMixer(d, n), lambda d, n, h: T.TorchFNetMixer())]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -141,6 +142,21 @@ def test_token_mixers(case, tokens, dtype, check):
     mixer = mf_mixer(6, tokens, 2)
     move_constant_parameters(mixer, np.random.default_rng(3))
     check.module(mixer, torch_mixer(6, tokens, 2), normal(2, tokens, 6), dtype=dtype, name=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 9, 6), (3, 8, 5)])
+def test_fnet_unnormalised_against_torch_fft2(shape, dtype, check):
+    """FNet's own transform, the unnormalised DFT: Re(FFT2) over tokens and channels."""
+    mixer = L.FNetMixer(shape[2], shape[1], norm="backward")
+    check.op(mixer, lambda x: torch.fft.fft2(x, dim=(1, 2)).real, normal(*shape).astype(dtype), name="FNetMixer")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_attention_with_a_narrower_qkv_width(dtype, check):
+    """LRA's configurations: Q, K, V of width 8 in a model of width 12 (qkv Linear 12 -> 24, proj 8 -> 12)."""
+    check.module(L.MultiHeadSelfAttention(12, 2, qkv_dim=8), T.TorchNarrowAttention(12, 2, 8), normal(2, 5, 12),
+                 dtype=dtype, name="MultiHeadSelfAttention(qkv_dim=8)")
 
 
 ADAPTERS = [("feature maps", 1, (2, 3, 4, 5)), ("vectors", -1, (2, 3)), ("tokens", -1, (2, 4, 3))]

@@ -27,6 +27,10 @@ SMALL_CNN = {"widths": (8, 16, 16), "hidden": 32}
 # A small ViT: 16 patches + CLS = 17 tokens (odd: odd FFT and Haar lengths), 2 blocks
 SMALL_VIT = {"image_size": 16, "patch": 4, "dim": 24, "depth": 2, "heads": 3, "mlp_ratio": 2}
 
+# A small LRA classifier: 13 tokens (odd), 2 blocks, attention narrower than the model
+SMALL_LRA = {"task": "listops", "max_length": 13, "dim": 16, "depth": 2, "heads": 2, "qkv_dim": 8, "mlp_dim": 32}
+TOKENS = (2, 13)
+
 # (model name, settings, input shape)
 CASES = [
     ("cnn", SMALL_CNN, CIFAR),
@@ -47,6 +51,11 @@ CASES = [
      SMALL_IMAGES),
     ("audio-cnn", SMALL_CNN, AUDIO),
     ("feedback-audio-cnn", {**SMALL_CNN, "mode": "all-stages"}, AUDIO),
+    ("lra-transformer", SMALL_LRA, TOKENS),
+    ("lra-transformer", {**SMALL_LRA, "task": "pathfinder", "vocab_size": 16}, TOKENS),   # mean pool, sinusoids
+    ("lra-fnet", {k: v for k, v in SMALL_LRA.items() if k != "qkv_dim"}, TOKENS),
+    ("lra-fftnet", {k: v for k, v in SMALL_LRA.items() if k != "qkv_dim"}, TOKENS),
+    ("lra-fftnet-windowed", {**{k: v for k, v in SMALL_LRA.items() if k != "qkv_dim"}, "window": 4}, TOKENS),
 ]
 
 
@@ -69,13 +78,16 @@ def compare_model(check, name, settings, shape, dtype, training=False, seed=0, t
     twin.load_state_dict({k: torch.from_numpy(v.astype(twin_dtype) if v.dtype.kind == "f" else v)
                           for k, v in torch_state_dict(model, renames).items()})
 
-    x = rng.standard_normal(shape).astype(dtype)
+    if name.startswith("lra-"):  # token ids
+        x = rng.integers(0, model.vocab_size, shape)
+    else:
+        x = rng.standard_normal(shape).astype(dtype)
     labels = rng.integers(0, model.num_classes, shape[0])
     logits = model(check.mf(x, requires_grad=False))
     loss = mf.models.training_loss(model, logits, labels)
     loss.backward()
     assert logits.dtype == dtype and loss.dtype == dtype, f"{name}: {logits.dtype} logits, {loss.dtype} loss"
-    torch_logits = twin(check.torch(x.astype(twin_dtype), requires_grad=False))
+    torch_logits = twin(check.torch(x.astype(twin_dtype) if x.dtype.kind == "f" else x, requires_grad=False))
     torch_labels = torch.tensor(labels, device=check.torch_device)
     if hasattr(twin, "loss"):  # feedback twins: the final logits, or the mean over steps with step_loss
         torch_loss = twin.loss(torch_labels)

@@ -383,9 +383,18 @@ class TorchClassifierHead(nn.Module):
         return self.linear(self.norm(x[:, 0]))
 
 
+class TorchFNetMixer(nn.Module):
+    """FNet (Lee-Thorp et al., 2021): Re(FFT2(x)) over tokens and channels, orthonormal."""
+
+    def forward(self, x):
+        return torch.fft.fft2(x, dim=(1, 2), norm="ortho").real
+
+
 def torch_mixer(kind, dim, num_tokens, heads, dropout, window=None, levels=None):
     if kind == "attention":
         return TorchSelfAttention(dim, heads, dropout)
+    if kind == "fnet":
+        return TorchFNetMixer()
     if kind == "fft":
         return TorchFFTMixer(dim, num_tokens, heads)
     if kind == "fft-windowed":
@@ -410,6 +419,67 @@ class TorchViT(nn.Module):
         for stage in self.stages:
             x = stage(x)
         logits = self.head(x)
+        self.step_logits = [logits]
+        return logits
+
+
+# ---- the Long Range Arena classifier (Tay et al., 2021) -----------------------------------------------
+
+class TorchNarrowAttention(nn.Module):
+    """Self-attention whose Q, K, V have width qkv_dim (LRA's configurations), written with
+    scaled_dot_product_attention: qkv Linear(D, 3E), heads of E/H, proj Linear(E, D)."""
+
+    def __init__(self, dim, heads, qkv_dim, dropout=0.0):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.qkv, self.proj = nn.Linear(dim, 3 * qkv_dim), nn.Linear(qkv_dim, dim)
+
+    def forward(self, x):
+        q, k, v = (split_heads(t, self.heads) for t in self.qkv(x).chunk(3, dim=-1))
+        out = nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(merge_heads(out))
+
+
+def sinusoids(length, dim):
+    """P[t, 2i] = sin(t w_i), P[t, 2i+1] = cos(t w_i), w_i = 10000^(-2i/D) (Vaswani et al., 2017)."""
+    t = torch.arange(length, dtype=torch.float64)[:, None]
+    w = 10000.0 ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+    table = torch.stack([torch.sin(t * w), torch.cos(t * w)], dim=-1).reshape(length, -1)[:, :dim]
+    return table[None].float()
+
+
+class TorchSequenceClassifier(nn.Module):
+    """Embedding [+ CLS] + positions, pre-norm blocks, LayerNorm, CLS or mean pooling, Linear-ReLU-Linear."""
+
+    def __init__(self, task="listops", mixer="attention", window=None, **given):
+        super().__init__()
+        from minifb.layers.sequence_classifier import LRA_CONFIGURATIONS  # the published sizes (data, not code)
+        c = {**LRA_CONFIGURATIONS[task], **{k: v for k, v in given.items() if v is not None}}
+        dim, self.pooling = c["dim"], c["pooling"]
+        tokens = c["max_length"] + (self.pooling == "cls")
+        self.embedding = nn.Embedding(c["vocab_size"], dim)
+        if self.pooling == "cls":
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        if c["positions"] == "learned":
+            self.pos_embedding = nn.Parameter(torch.zeros(1, tokens, dim))
+        else:
+            self.register_buffer("sinusoids", sinusoids(tokens, dim))
+        self.drop = nn.Dropout(c["dropout"])
+        mixers = [TorchNarrowAttention(dim, c["heads"], c["qkv_dim"], c["attention_dropout"]) if mixer == "attention"
+                  else torch_mixer(mixer, dim, tokens, c["heads"], 0.0, window) for _ in range(c["depth"])]
+        self.blocks = nn.ModuleList([TorchEncoderBlock(dim, m, c["mlp_dim"] / dim, c["dropout"]) for m in mixers])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Sequential(nn.Linear(dim, c["mlp_dim"]), nn.ReLU(), nn.Linear(c["mlp_dim"], c["num_classes"]))
+
+    def forward(self, tokens):
+        x = self.embedding(tokens)
+        if self.pooling == "cls":
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], 1)
+        x = self.drop(x + (self.pos_embedding if hasattr(self, "pos_embedding") else self.sinusoids.to(x.dtype)))
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x)
+        logits = self.head(x[:, 0] if self.pooling == "cls" else x.mean(1))
         self.step_logits = [logits]
         return logits
 
@@ -454,6 +524,10 @@ TWINS = {
     "feedback-cnn": (feedback_cnn_twin(), ()),
     "audio-cnn": (lambda **c: TorchCNN(num_classes=12, in_channels=1, audio=True, **c), ()),
     "feedback-audio-cnn": (feedback_cnn_twin(num_classes=12, in_channels=1, audio=True), ()),
+    "lra-transformer": (lambda **c: TorchSequenceClassifier(mixer="attention", **c), ()),
+    "lra-fnet": (lambda **c: TorchSequenceClassifier(mixer="fnet", **c), ()),
+    "lra-fftnet": (lambda **c: TorchSequenceClassifier(mixer="fft", **c), ()),
+    "lra-fftnet-windowed": (lambda **c: TorchSequenceClassifier(mixer="fft-windowed", **c), ()),
 }
 
 
