@@ -6,6 +6,8 @@ option goes into its group's function and, when it changes the results, into :fu
 """
 from __future__ import annotations
 
+import json
+
 from . import optim
 from .data.tasks import TASKS
 
@@ -18,7 +20,19 @@ def recipe(task: str, model_name: str) -> dict:
     CIFAR CNN/FeedbackCNN: Adam 1e-3, batch 128, 20 epochs. The ViT family: Adam 7e-4, batch 128;
     the source trains 100 epochs, 20 here by default so that a run fits the GPU budget (pass
     --epochs 100 for the full schedule). Speech Commands: Adam 1e-3, batch 128, 30 epochs.
+
+    Long Range Arena (LRA's configurations, lra_benchmarks/*/configs): ListOps batch 32, 5,000 steps
+    (2 epochs of 96,000) with a peak learning rate of 0.05 / sqrt(1000) ~ 1.6e-3 after 1,000 warm-up
+    steps, then 1/sqrt(step) decay, weight decay 0.1; Image batch 256, 5e-4, 200 epochs, warm-up
+    1 epoch and cosine decay; Pathfinder-32 batch 512, 1e-3, 200 epochs, warm-up and cosine. The
+    recipes take their batch, epochs and peak rate; schedule and weight decay are options
+    (--schedule cosine --warmup-epochs 1 --weight-decay ...).
     """
+    lra = {"lra-listops": {"lr": 1.6e-3, "batch_size": 32, "epochs": 2},
+           "lra-image": {"lr": 5e-4, "batch_size": 256, "epochs": 200},
+           "lra-pathfinder": {"lr": 1e-3, "batch_size": 512, "epochs": 200}}
+    if task in lra:
+        return lra[task]
     if task == "speech-commands":
         return {"lr": 1e-3, "batch_size": 128, "epochs": 30}
     if "vit" in model_name:
@@ -44,7 +58,11 @@ def add_task_arguments(parser) -> None:
     parser.add_argument("--data-dir", default="data", help="where the dataset is (or is downloaded to)")
     parser.add_argument("--download", action="store_true", help="download the official archive when missing")
     parser.add_argument("--limit-train", type=int, default=None, metavar="N", help="use N training examples")
-    parser.add_argument("--limit-test", type=int, default=None, metavar="N", help="use N test examples")
+    parser.add_argument("--limit-test", type=int, default=None, metavar="N",
+                        help="use N test examples (and N validation examples where there is a split)")
+    parser.add_argument("--model-config", default=None, metavar="JSON",
+                        help='model settings as a JSON object, e.g. \'{"dim": 64, "depth": 2}\' for a smaller '
+                             'LRA classifier (see minifb.models.settings(NAME))')
 
 
 def add_device_arguments(parser) -> None:
@@ -112,6 +130,21 @@ def model_config(args) -> dict:
     if config and not args.model.startswith("feedback"):
         flags = ", ".join("--" + k.replace("_", "-") for k in config)
         raise ValueError(f"train: {flags} only apply to feedback models, not to {args.model!r}")
+    given = getattr(args, "model_config", None)
+    if given:
+        try:
+            settings = json.loads(given)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"train: --model-config is not valid JSON ({e}): {given!r}") from None
+        if not isinstance(settings, dict):
+            raise ValueError(f"train: --model-config must be a JSON object of settings, got {given!r}")
+        config.update(settings)
+    # The LRA classifiers take their task's size and vocabulary from the task they train on.
+    if args.model.startswith("lra-") != args.task.startswith("lra-"):
+        raise ValueError(f"train: the lra-* models train on the lra-* tasks only (model {args.model!r}, "
+                         f"task {args.task!r})")
+    if args.model.startswith("lra-"):
+        config["task"] = args.task[len("lra-"):]
     return config
 
 

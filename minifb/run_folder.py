@@ -95,5 +95,6 @@ def write_config(out: pathlib.Path, config: dict, model, data, device: str) -> N
         "argv": sys.argv[1:], "cwd": os.getcwd(), "device": device, **config,
         "num_parameters": model.num_parameters(),
         "train_examples": len(data.train_y), "test_examples": len(data.test_y),
+        **({"val_examples": len(data.val_y)} if getattr(data, "val_y", None) is not None else {}),
         "environment": environment(device),
     })

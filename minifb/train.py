@@ -1,10 +1,12 @@
-"""``python -m minifb train TASK --model NAME ...``: train a model on CIFAR-10 or Speech Commands.
+"""``python -m minifb train TASK --model NAME ...``: train a model on CIFAR-10, Speech Commands or
+a Long Range Arena task (lra-listops, lra-image, lra-pathfinder).
 
 A run folder (``--out``) receives (minifb/run_folder.py):
 
 - ``config.json``: the exact command line, every setting, library versions and the device name;
 - ``metrics.jsonl``: one JSON object per epoch (losses, accuracies, seconds, throughput, learning
-  rate, and the feedback diagnostics of models that have them);
+  rate, and the feedback diagnostics of models that have them; the val_ entries for the tasks
+  with a validation split);
 - ``checkpoint.npz``: model, optimizer and schedule after the last finished epoch, written
   atomically; ``--resume`` continues from it and reaches the same result as a run that was never
   interrupted, because everything random in an epoch (data order, augmentation, dropout) is drawn
@@ -141,6 +143,9 @@ def fit(model, optimizer, data: TaskData, config: dict, out: pathlib.Path, start
         record = {"epoch": epoch, "lr": optimizer.lr}  # at the epoch's start
         record.update(train_one_epoch(model, optimizer, data, config["batch_size"], config["seed"], epoch,
                                       config["label_smoothing"], schedule, progress, step))
+        if data.val_x is not None:  # the validation split, under val_ names
+            validation = evaluate(model, data.val_x, data.val_y, data.prepare)
+            record.update({"val" + k[len("test"):]: v for k, v in validation.items() if k.startswith("test")})
         record.update(evaluate(model, data.test_x, data.test_y, data.prepare))
         bar.set_postfix(test_accuracy=f"{record['test_accuracy']:.4f}")
         # Metrics first, then the checkpoint: an interruption in between leaves a metrics line

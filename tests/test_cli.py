@@ -13,7 +13,7 @@ import pytest
 from conftest import REPOSITORY
 from minifb import backend
 
-TIMING_KEYS = ("seconds", "images_per_second")
+TIMING_KEYS = ("seconds", "images_per_second", "sequences_per_second")
 
 
 def write_tiny_cifar(root: pathlib.Path, per_batch: int = 16) -> pathlib.Path:

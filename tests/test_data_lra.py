@@ -150,9 +150,9 @@ def test_lra_image_tokens_are_row_major_gray_levels(tmp_path):
 
 def test_lra_image_split_is_lras():
     """train[:90%] and train[90%:] of the 50,000 training images, and the 10,000 test images."""
-    train, val = (np.arange(50_000)[lra_image.SPLITS[s]] for s in ("train", "val"))
+    train, val = (np.arange(50_000)[lra_image.split_slice(s, 50_000)] for s in ("train", "val"))
     assert len(train) == 45_000 and len(val) == 5_000 and train[-1] + 1 == val[0] == 45_000
-    assert len(np.arange(10_000)[lra_image.SPLITS["test"]]) == 10_000
+    assert len(np.arange(10_000)[lra_image.split_slice("test", 10_000)]) == 10_000
 
 
 # ---- Pathfinder -----------------------------------------------------------------------------------

@@ -20,9 +20,12 @@ from . import speech_commands
 from .audio import log_mel_spectrogram, pcm16_to_float
 from .augment import mix_background_noise, normalize, random_crop_flip, random_time_shift, stack_noise
 from .cifar10 import load_cifar10
+from .lra import load_lra
 from .samples import load_cifar10_sample
 
-TASKS = ("cifar10", "cifar10-sample", "speech-commands")  # cifar10-sample: the shipped 2,000/1,000 images
+# cifar10-sample: the shipped 2,000/1,000 images; lra-*: Long Range Arena tasks (minifb/data/lra.py)
+TASKS = ("cifar10", "cifar10-sample", "speech-commands", "lra-listops", "lra-image", "lra-pathfinder")
+LRA_CLASSES = {"lra-listops": 10, "lra-image": 10, "lra-pathfinder": 2}
 STATISTICS_CHUNK = 500  # clips per log-mel batch while measuring the band statistics
 
 
@@ -33,7 +36,8 @@ class TaskData:
     ``train_x``/``test_x`` are raw arrays (uint8 images, int16 or float32 waveforms);
     ``augment(x, rng)`` turns a raw training batch into augmented float32 model input, drawing
     its random choices from the NumPy generator ``rng``; ``prepare(x)`` does the same without
-    augmentation (evaluation).
+    augmentation (evaluation). ``val_x``/``val_y``: a validation split, for the tasks that have one
+    (LRA), evaluated every epoch beside the test set.
     """
 
     train_x: object
@@ -43,7 +47,9 @@ class TaskData:
     augment: Callable
     prepare: Callable
     num_classes: int
-    unit: str  # "images" or "clips", for the throughput in the metrics
+    unit: str  # "images", "clips" or "sequences", for the throughput in the metrics
+    val_x: object = None
+    val_y: object = None
 
 
 def subset(n: int, limit: int | None) -> np.ndarray:
@@ -128,6 +134,8 @@ def load_task(task: str, data_dir: str, download: bool, device: str, limit_train
     """
     if task not in TASKS:
         raise ValueError(f"load_task: unknown task {task!r}; expected one of {TASKS}")
+    if task.startswith("lra-"):
+        return load_lra_task(task, data_dir, download, device, limit_train, limit_test, with_train)
     xp = backend.xp_for(device)
     if task == "cifar10":
         def load(train):
@@ -153,3 +161,22 @@ def load_task(task: str, data_dir: str, download: bool, device: str, limit_train
         train_x = train_y = None
     classes = len(speech_commands.LABELS_12)
     return TaskData(train_x, train_y, test_x, test_y, augment, prepare, classes, "clips")
+
+
+def load_lra_task(task: str, data_dir, download: bool, device: str, limit_train=None, limit_test=None,
+                  with_train: bool = True) -> TaskData:
+    """An LRA task's token ids (uint8) and labels on ``device``: its train, val and test splits
+    (``limit_test`` caps val and test alike). The generated sets (ListOps without the official files,
+    Pathfinder) are minifb's with data seed 0, whatever the training seed. Tokens go to the model
+    as they are: no augmentation."""
+    xp = backend.xp_for(device)
+
+    def on_device(split, limit):
+        tokens, labels = load_lra(task[len("lra-"):], data_dir, split, seed=0, download=download)
+        keep = subset(len(labels), limit)
+        return xp.asarray(np.ascontiguousarray(tokens[keep])), xp.asarray(labels[keep], dtype=xp.int64)
+    train_x, train_y = on_device("train", limit_train) if with_train else (None, None)
+    val_x, val_y = on_device("val", limit_test)
+    test_x, test_y = on_device("test", limit_test)
+    return TaskData(train_x, train_y, test_x, test_y, lambda tokens, rng: tokens, lambda tokens: tokens,
+                    LRA_CLASSES[task], "sequences", val_x, val_y)
