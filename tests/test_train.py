@@ -106,8 +106,8 @@ def test_subset_mixes_the_whole_set_and_is_fixed():
 class Args:
     """Stands in for the parsed command line of `train`."""
 
-    def __init__(self, model, **given):
-        self.model = model
+    def __init__(self, model, task="cifar10", model_config=None, **given):
+        self.model, self.task, self.model_config = model, task, model_config
         for name in train.FEEDBACK_SETTINGS:
             setattr(self, name, given.get(name))
 
@@ -122,9 +122,19 @@ def test_model_config_parses_feedback_settings():
         train.model_config(Args("cnn", mode="head-only"))
 
 
+def test_model_config_of_the_lra_classifiers():
+    assert train.model_config(Args("lra-fnet", task="lra-image")) == {"task": "image"}
+    given = Args("lra-fftnet", task="lra-listops", model_config='{"dim": 64, "depth": 2}')
+    assert train.model_config(given) == {"dim": 64, "depth": 2, "task": "listops"}
+    with pytest.raises(ValueError, match="--model-config is not valid JSON"):
+        train.model_config(Args("lra-fnet", task="lra-image", model_config="{dim: 64}"))
+
+
 def test_recipes_follow_the_sources():
     assert train.recipe("cifar10", "cnn") == {"lr": 1e-3, "batch_size": 128, "epochs": 20}
     assert train.recipe("cifar10", "fftnet-vit")["lr"] == 7e-4
+    assert train.recipe("lra-image", "lra-fnet") == {"lr": 5e-4, "batch_size": 256, "epochs": 200}
+    assert train.recipe("lra-listops", "lra-fnet")["batch_size"] == 32
 
 
 def test_metric_files_are_strict_json(tmp_path):
