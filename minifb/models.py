@@ -46,10 +46,11 @@ _REGISTRY = {
     "feedback-vit": (FeedbackViT, {}, "the attention ViT in contextual feedback loops on the block outputs (T = 2)"),
     "audio-cnn": (AudioCNN, {}, "log-mel CNN: 3 convs, global average pool, Linear 128-256-12"),
     "feedback-audio-cnn": (FeedbackAudioCNN, {}, "the audio CNN trunk in contextual feedback loops (T = 2)"),
-    "lra-transformer": (SequenceClassifier, {"mixer": "attention"}, "LRA encoder classifier with softmax attention (per-task size)"),
-    "lra-fnet": (SequenceClassifier, {"mixer": "fnet"}, "the LRA classifier with FNet's parameter-free Re(FFT2) mixing"),
-    "lra-fftnet": (SequenceClassifier, {"mixer": "fft"}, "the LRA classifier with FFTNet's global adaptive spectral filter"),
-    "lra-fftnet-windowed": (SequenceClassifier, {"mixer": "fft-windowed"}, "the LRA classifier with FFTNet, windowed branch (w 16)"),
+    # The Long Range Arena classifiers: token ids in; task= picks LRA's size for that task
+    "lra-transformer": (SequenceClassifier, {"mixer": "attention"}, "LRA classifier, softmax attention"),
+    "lra-fnet": (SequenceClassifier, {"mixer": "fnet"}, "LRA classifier, FNet's parameter-free Re(FFT2)"),
+    "lra-fftnet": (SequenceClassifier, {"mixer": "fft"}, "LRA classifier, FFTNet's global spectral filter"),
+    "lra-fftnet-windowed": (SequenceClassifier, {"mixer": "fft-windowed"}, "LRA classifier, FFTNet windowed (w 16)"),
 }
 
 

@@ -81,7 +81,8 @@ def _generate_chunk(rng, trees, max_depth, max_args, min_length, max_length):
         level["size"] = np.where(level["is_op"], 2, 1).astype(np.int64)
         level["value"] = np.where(level["is_op"], 0, level["symbol"])
         if below is not None:
-            level["size"] += np.bincount(below["parent"], weights=below["size"], minlength=len(level["tree"])).astype(np.int64)
+            arguments = np.bincount(below["parent"], weights=below["size"], minlength=len(level["tree"]))
+            level["size"] += arguments.astype(np.int64)
             level["value"] = np.where(level["is_op"], _apply(level, below), level["value"])
     root = levels[0]
     keep = (root["size"] > min_length) & (root["size"] < max_length)
@@ -90,7 +91,8 @@ def _generate_chunk(rng, trees, max_depth, max_args, min_length, max_length):
     for level, below in zip(levels, levels[1:]):
         sizes = below["size"]
         before = np.cumsum(sizes) - sizes                       # sizes of everything earlier in the level
-        below["position"] = level["position"][below["parent"]] + 1 + before - before[_group_starts(below["parent"])]
+        first_sibling = _group_starts(below["parent"])
+        below["position"] = level["position"][below["parent"]] + 1 + before - before[first_sibling]
     tokens = np.zeros((trees, max_length), np.uint8)
     for level in levels:
         kept = keep[level["tree"]]   # the rejected trees may not even fit the array
@@ -185,7 +187,8 @@ def read_listops_tsv(path, max_length: int = 2000):
         raise ValueError(f"read_listops_tsv: {path}: every row must be 'Source<TAB>Target' with an integer "
                          f"target ({e})") from None
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError(f"read_listops_tsv: {path}: targets must be digits 0-9, got {labels.min()}..{labels.max()}")
+        raise ValueError(f"read_listops_tsv: {path}: targets must be digits 0-9, "
+                         f"got {labels.min()}..{labels.max()}")
     return tokenize_sources(sources, max_length, str(path)), labels
 
 

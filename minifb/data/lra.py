@@ -33,11 +33,12 @@ PATHFINDER_SIZES = (80_000, 10_000, 10_000)  # minifb's set (LRA's Pathfinder-32
 OFFICIAL_LISTOPS = ("lra_release/listops-1000", "listops-1000")
 
 
-def load_lra(task: str, data_dir, split: str, seed: int = 0, download: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def load_lra(task: str, data_dir, split: str, seed: int = 0, download: bool = False):
     """(tokens uint8 (N, length), labels int64 (N,)) of ``split`` (train, val, test) of an LRA task;
     ``seed`` chooses minifb's generated set (ListOps without the official files, Pathfinder)."""
     if task not in TASKS or split not in SPLITS:
-        raise ValueError(f"load_lra: task must be one of {TASKS} and split one of {SPLITS}, got {task!r}, {split!r}")
+        raise ValueError(f"load_lra: task must be one of {TASKS} and split one of {SPLITS}, "
+                         f"got {task!r}, {split!r}")
     data_dir = pathlib.Path(data_dir)
     if task == "image":
         return load_lra_image(data_dir, split, download=download)
@@ -45,9 +46,11 @@ def load_lra(task: str, data_dir, split: str, seed: int = 0, download: bool = Fa
         official = official_listops(data_dir)
         if official is not None:
             return listops.read_listops_tsv(official / f"basic_{split}.tsv")
-        arrays = _cached(data_dir / f"minifb-listops-s{seed}", "tokens.npz", lambda folder: _make_listops(folder, seed))
+        arrays = _cached(data_dir / f"minifb-listops-s{seed}", "tokens.npz",
+                         lambda folder: _make_listops(folder, seed))
     else:
-        arrays = _cached(data_dir / f"minifb-pathfinder32-s{seed}", "pathfinder.npz", lambda folder: _make_pathfinder(seed))
+        arrays = _cached(data_dir / f"minifb-pathfinder32-s{seed}", "pathfinder.npz",
+                         lambda folder: _make_pathfinder(seed))
     return arrays[f"{split}_tokens"], arrays[f"{split}_labels"]
 
 
@@ -87,7 +90,8 @@ def _make_listops(folder: pathlib.Path, seed: int) -> dict:
     tokens, _, labels = listops.generate_listops(sum(LISTOPS_SIZES), seed)
     arrays = _splits(tokens, labels, LISTOPS_SIZES)
     for split in SPLITS:
-        listops.write_listops_tsv(folder / f"basic_{split}.tsv", arrays[f"{split}_tokens"], arrays[f"{split}_labels"])
+        tokens, labels = arrays[f"{split}_tokens"], arrays[f"{split}_labels"]
+        listops.write_listops_tsv(folder / f"basic_{split}.tsv", tokens, labels)
     read = {}
     for split in SPLITS:  # what an official release would give, through the same reader
         read[f"{split}_tokens"], read[f"{split}_labels"] = listops.read_listops_tsv(folder / f"basic_{split}.tsv")

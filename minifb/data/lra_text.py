@@ -72,7 +72,8 @@ def read_retrieval_pairs(path, max_length: int = 4000) -> tuple[np.ndarray, np.n
                 raise ValueError(f"read_retrieval_pairs: {path} line {line_number}: the label must be a number, "
                                  f"got {fields[0][:20]!r}") from None
             if label not in (0.0, 1.0):
-                raise ValueError(f"read_retrieval_pairs: {path} line {line_number}: the label must be 0 or 1, got {label}")
+                raise ValueError(f"read_retrieval_pairs: {path} line {line_number}: the label must be 0 or 1, "
+                                 f"got {label}")
             labels.append(int(label))
             first.append(fields[3])
             second.append(fields[4])

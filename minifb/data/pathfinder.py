@@ -33,7 +33,8 @@ def generate_pathfinder(count: int, seed: int, length: int = 9, distractors: int
                          f"gap >= 0 and marker_radius >= 0, got {count}, {length}, {distractors}, {paddle}, "
                          f"{gap}, {marker_radius}")
     if length * (paddle + gap) > SIZE - 1:
-        raise ValueError(f"generate_pathfinder: {length} dashes of {paddle + gap} pixels may not fit a {SIZE}x{SIZE} image")
+        raise ValueError(f"generate_pathfinder: {length} dashes of {paddle + gap} pixels may not fit "
+                         f"a {SIZE}x{SIZE} image")
     rng = np.random.default_rng(seed)
     parts = []
     kept = 0
@@ -47,8 +48,8 @@ def generate_pathfinder(count: int, seed: int, length: int = 9, distractors: int
 def _curves(rng, n, curves, length, paddle, gap, turn):
     """Points along n x curves dashed curves, (n, curves, points, 2) in pixels (y, x), each drawn
     from the origin and moved to a uniform place where it fits the image."""
-    heading = rng.uniform(0, 2 * np.pi, (n, curves, 1)) + np.cumsum(
-        np.concatenate([np.zeros((n, curves, 1)), rng.uniform(-turn, turn, (n, curves, length - 1))], axis=2), axis=2)
+    turns = np.concatenate([np.zeros((n, curves, 1)), rng.uniform(-turn, turn, (n, curves, length - 1))], axis=2)
+    heading = rng.uniform(0, 2 * np.pi, (n, curves, 1)) + np.cumsum(turns, axis=2)
     direction = np.stack([np.sin(heading), np.cos(heading)], axis=-1)             # (n, curves, length, 2)
     starts = np.cumsum(direction * (paddle + gap), axis=2) - direction * (paddle + gap)
     along = np.arange(0, paddle + 1e-9, SUBSTEP)                                  # points along one dash

@@ -83,7 +83,8 @@ class MultiHeadSelfAttention(Module):
     Dropout p acts on the attention weights and on the output, as in the ViT reference code.
     """
 
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0, bias: bool = True, qkv_dim: int | None = None):
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, bias: bool = True,
+                 qkv_dim: int | None = None):
         super().__init__()
         qkv_dim = dim if qkv_dim is None else qkv_dim
         if qkv_dim % heads:

@@ -49,7 +49,7 @@ POSITIONS = ("learned", "sinusoidal")
 
 
 def sinusoidal_positions(length: int, dim: int) -> np.ndarray:
-    """P[t, 2i] = sin(t / 10000^(2i/D)), P[t, 2i+1] = cos(t / 10000^(2i/D)) (Vaswani et al., 2017), (1, length, D)."""
+    """(1, length, D): P[t, 2i] = sin(t / 10000^(2i/D)), P[t, 2i+1] = cos(t / 10000^(2i/D)) (Vaswani et al., 2017)."""
     t = np.arange(length)[:, None]
     rates = np.exp(-math.log(10000.0) * np.arange(0, dim, 2) / dim)[None, :]
     table = np.zeros((length, dim))
@@ -69,7 +69,8 @@ class SequenceClassifier(RefiningClassifier):
                  attention_dropout=None, pooling=None, positions=None, window=None):
         super().__init__()
         if task not in LRA_CONFIGURATIONS:
-            raise ValueError(f"SequenceClassifier: unknown task {task!r}; expected one of {tuple(LRA_CONFIGURATIONS)}")
+            raise ValueError(f"SequenceClassifier: unknown task {task!r}; "
+                             f"expected one of {tuple(LRA_CONFIGURATIONS)}")
         if qkv_dim is not None and mixer != "attention":
             raise ValueError(f"SequenceClassifier: qkv_dim={qkv_dim} applies to the 'attention' mixer only, "
                              f"not {mixer!r}")
@@ -78,8 +79,8 @@ class SequenceClassifier(RefiningClassifier):
                      attention_dropout=attention_dropout, pooling=pooling, positions=positions)
         c = {k: LRA_CONFIGURATIONS[task][k] if v is None else v for k, v in given.items()}
         if c["pooling"] not in POOLINGS or c["positions"] not in POSITIONS:
-            raise ValueError(f"SequenceClassifier: pooling must be one of {POOLINGS} and positions one of {POSITIONS}, "
-                             f"got {c['pooling']!r} and {c['positions']!r}")
+            raise ValueError(f"SequenceClassifier: pooling must be one of {POOLINGS} and positions one of "
+                             f"{POSITIONS}, got {c['pooling']!r} and {c['positions']!r}")
         if c["dim"] % c["heads"]:
             raise ValueError(f"SequenceClassifier: dim {c['dim']} must be a multiple of heads {c['heads']}")
         self.config = dict(task=task, mixer=mixer, **c)

@@ -57,7 +57,8 @@ class EncoderBlock(Module):
     """Pre-norm transformer block: x + Dropout(Mix(LN(x))), then x + MLP(LN(x)),
     MLP = Linear(D, rD), GELU, Dropout, Linear(rD, D), Dropout (``hidden``, when given, in place of rD)."""
 
-    def __init__(self, dim: int, mixer: Module, mlp_ratio: float = 3, dropout: float = 0.1, hidden: int | None = None):
+    def __init__(self, dim: int, mixer: Module, mlp_ratio: float = 3, dropout: float = 0.1,
+                 hidden: int | None = None):
         super().__init__()
         self.norm1 = LayerNorm(dim)
         self.mixer = mixer
