@@ -24,7 +24,7 @@ import numpy as np
 
 import minifb
 from minifb import backend
-from minifb.autograd import conv2d
+from minifb.autograd import conv, conv2d
 from timing import (add_step_arguments, environment, fmt, median_ms, minifb_training_step, step_settings, torch_sync,
                     write_json)
 
@@ -161,8 +161,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_step_arguments(parser, "CPU smoke run: batch 8, 3 steps, no memory part")
     parser.add_argument("--memory-batch", type=int, default=512, help="batch of the CNN memory measurement")
+    parser.add_argument("--implicit-gemm", action="store_true",
+                        help="minifb's forward convolution by the implicit-GEMM kernel (CuPy) instead of im2col")
     args = parser.parse_args(argv)
     device, batches, steps, warmup = step_settings(args)
+    conv.set_implicit_gemm(args.implicit_gemm)
     if device == "cuda":
         backend.set_tf32(False)
     try:
@@ -175,7 +178,7 @@ def main(argv=None) -> int:
         print("PyTorch is not installed: timing minifb only", file=sys.stderr)
     env = environment(device)
     print(json.dumps(env))
-    results = {"environment": env, "steps": steps, "warmup": warmup,
+    results = {"environment": env, "steps": steps, "warmup": warmup, "implicit_gemm": args.implicit_gemm,
                "conv2d": bench_conv(batches, device, have_torch, warmup, steps)}
     if device == "cuda":
         results["cnn_memory"] = bench_memory(args.memory_batch, have_torch)

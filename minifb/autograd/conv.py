@@ -14,6 +14,11 @@ product then lands in (Cout, N, Ho, Wo), and one transposing copy of the output 
 the bias add) brings it to NCHW. The backward pass makes the opposite copy of ``g``. Those copies
 have the size of the output, a kh*kw-th of ``col``.
 
+Implicit GEMM (CuPy, off by default: ``set_implicit_gemm(True)`` or ``MINIFB_CONV_IMPLICIT_GEMM=1``):
+the forward pass as one kernel (conv_kernel.cu) that reads the columns straight from ``x`` tile by
+tile and writes NCHW with the bias, without the column matrix or the layout copy. It is taken for
+float32/float64 when TF32 is off (with TF32 on, cuBLAS's tensor-core GEMM is the faster path).
+
 Memory. The forward pass keeps only ``x`` and ``w`` (as cuDNN does), and backward rebuilds the
 columns. The batch is processed in chunks whose column matrix holds at most
 ``COLUMN_BUDGET[device]`` elements, so a training step needs a bounded amount of extra memory
@@ -27,8 +32,13 @@ deterministic.
 """
 from __future__ import annotations
 
+import functools
+import os
+import pathlib
+
 import numpy as np
 
+from .. import backend
 from ..backend import elementwise_kernel, get_array_module, matmul
 from .function import conj, primitive
 
@@ -37,6 +47,18 @@ from .function import conj, primitive
 # stay nearer the caches. On the GPU 256 MiB: CuPy's pool reuses any size, and larger GEMMs are faster.
 COLUMN_BUDGET = {"cpu": 2**22, "cuda": 2**26}
 INT32_LIMIT = 2**31 - 1
+IMPLICIT_GEMM_SOURCE = pathlib.Path(__file__).with_name("conv_kernel.cu")
+_implicit_gemm = os.environ.get("MINIFB_CONV_IMPLICIT_GEMM", "0") == "1"
+
+
+def set_implicit_gemm(enabled: bool) -> None:
+    """Compute the forward pass on CuPy by the implicit-GEMM kernel (True) or by im2col + GEMM (False)."""
+    global _implicit_gemm
+    _implicit_gemm = bool(enabled)
+
+
+def implicit_gemm_enabled() -> bool:
+    return _implicit_gemm
 
 
 def as_pair(name: str, what: str, value, minimum: int) -> tuple[int, int]:
@@ -71,8 +93,12 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     x_data = xp.ascontiguousarray(x.data)
     out = xp.empty((n, c_out, geometry.out_h, geometry.out_w), dtype=x.data.dtype)
     chunks = _chunks(n, geometry, x.device)
-    for lo, hi in chunks:
-        _to_nchw(matmul(w2, _im2col(x_data[lo:hi], geometry)), None if b is None else b.data, geometry, out=out[lo:hi])
+    if _takes_implicit_gemm(x_data, geometry):
+        _implicit_gemm_forward(x_data, w2, None if b is None else b.data, geometry, out)
+    else:
+        for lo, hi in chunks:
+            _to_nchw(matmul(w2, _im2col(x_data[lo:hi], geometry)), None if b is None else b.data, geometry,
+                     out=out[lo:hi])
 
     def vjp(g):  # one pass over the chunks for all three gradients: they share the layout copy of g
         dx = xp.empty_like(x_data) if x.requires_grad else None
@@ -138,6 +164,40 @@ def _chunks(n: int, geometry: _Geometry, device: str):
                          f"more than 32-bit indexing allows; use smaller images or fewer channels")
     step = max(1, COLUMN_BUDGET[device] // per_sample)
     return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+
+def _takes_implicit_gemm(x, geometry: _Geometry) -> bool:
+    """The implicit-GEMM kernel applies: switched on, a CuPy float array, TF32 off, 32-bit indices enough."""
+    if not (_implicit_gemm and backend.is_cupy_array(x) and x.dtype in (np.float32, np.float64)):
+        return False
+    outputs = x.shape[0] * geometry.out_channels * geometry.out_h * geometry.out_w
+    return max(x.size, outputs) <= INT32_LIMIT and not (x.dtype == np.float32 and backend.tf32_enabled())
+
+
+@functools.cache
+def _implicit_gemm_kernel(constants: str, ctype: str):
+    """conv2d_forward<ctype> compiled for one geometry (its sizes as constants), kept."""
+    cupy = backend.xp_for("cuda")
+    name = f"conv2d_forward<{ctype}>"
+    module = cupy.RawModule(code=constants + IMPLICIT_GEMM_SOURCE.read_text(), options=("--std=c++17",),
+                            name_expressions=[name])
+    return module.get_function(name)
+
+
+def _implicit_gemm_forward(x, w2, bias, geometry: _Geometry, out):
+    """out = conv(x, w) + bias by conv_kernel.cu: x contiguous NCHW, w2 (Cout, C kh kw), out NCHW."""
+    cupy = backend.xp_for("cuda")
+    ctype = "float" if x.dtype == np.float32 else "double"
+    kernel = _implicit_gemm_kernel(geometry.cuda_constants(), ctype)
+    w_t = cupy.ascontiguousarray(w2.T)  # (C kh kw, Cout): small, and the kernel's loads of it coalesce
+    has_bias = bias is not None
+    bias = cupy.ascontiguousarray(bias) if has_bias else w_t  # not read without a bias
+    n = x.shape[0]
+    pixels = n * geometry.out_h * geometry.out_w
+    grid = ((pixels + 127) // 128, (geometry.out_channels + 63) // 64)
+    shared = (2 * 16 * 64 + 2 * 16 * 128) * x.dtype.itemsize  # two buffers of the W^T and col tiles
+    kernel(grid, (128,), (x, w_t, bias, out, np.int32(n), np.int32(has_bias)), shared_mem=shared)
+    return out
 
 
 def _im2col(x, geometry: _Geometry):
