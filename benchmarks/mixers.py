@@ -13,7 +13,8 @@ on both sides; and the peak memory of one forward + backward step beyond what wa
 it (CuPy's memory pool through a MemoryHook; torch.cuda.max_memory_allocated).
 
 The mixers: minifb's attention (the plain reference, N x N weights), attention-kernel (the same
-layer through the memory-efficient CUDA kernel, GPU only), fft (FFTMixer), fft-windowed, wavelet,
+layer through the memory-efficient CUDA kernel, GPU only), "fused_attention alone" (that kernel
+without the layer's projections, to set beside the bare SDPA), fft (FFTMixer), fft-windowed, wavelet,
 hybrid (and any later entry of minifb.layers.vit.MIXERS); their PyTorch twins (tests/torch_checks,
 weights drawn independently: timing does not depend on them; torch's attention twin is
 nn.MultiheadAttention, which calls scaled_dot_product_attention); and the bare
@@ -109,6 +110,25 @@ def torch_twin_steps(kind: str, batch: int, n: int, dim: int, heads: int, device
     return {"forward": forward, "forward+backward": forward_backward}
 
 
+def kernel_core_steps(batch: int, n: int, dim: int, heads: int, device: str) -> dict:
+    """The attention kernel alone on packed projections (B, N, 3D), beside the bare SDPA of PyTorch."""
+    if device != "cuda":
+        raise Skip("the attention kernel runs on CUDA only")
+    cupy = backend.xp_for("cuda")
+    rng = np.random.default_rng(0)
+    qkv = mf.tensor(cupy.asarray(rng.standard_normal((batch, n, 3 * dim), dtype=np.float32)), requires_grad=True)
+    g = cupy.asarray(rng.standard_normal((batch, n, dim), dtype=np.float32))
+
+    def forward():
+        with mf.no_grad():
+            attention_kernel.fused_attention(qkv, heads)
+
+    def forward_backward():
+        qkv.grad = None
+        attention_kernel.fused_attention(qkv, heads).backward(g)
+    return {"forward": forward, "forward+backward": forward_backward}
+
+
 def sdpa_steps(dtype_name: str, batch: int, n: int, dim: int, heads: int, device: str) -> dict:
     import torch
     if dtype_name == "bf16" and device != "cuda":
@@ -135,6 +155,7 @@ def contenders(have_torch: bool) -> list[tuple[str, str, callable]]:
     kinds = list(MIXERS)
     out = [(kind, "minifb", lambda *a, kind=kind: minifb_steps(kind, *a)) for kind in kinds]
     out.insert(1, ("attention-kernel", "minifb", lambda *a: minifb_steps("attention-kernel", *a)))
+    out.insert(2, ("fused_attention alone", "minifb", kernel_core_steps))
     if have_torch:
         out += [(f"torch {kind}", "torch", lambda *a, kind=kind: torch_twin_steps(kind, *a)) for kind in kinds]
         out += [(f"torch sdpa {t}", "torch", lambda *a, t=t: sdpa_steps(t, *a)) for t in ("fp32", "bf16")]
