@@ -1,5 +1,5 @@
 """The memory-efficient attention kernel (minifb/autograd/attention_kernel.py) against the plain
-reference (minifb.layers.attention.attention_reference): forward and the three input gradients, with
+reference (minifb.autograd.attention.attention_reference): forward and the three input gradients, with
 and without dropout (the reference gets the mask the kernel draws, from its NumPy twin), float64
 gradient checks of the kernel itself, its memory (no N x N buffer) and its random state.
 
@@ -19,7 +19,8 @@ import minifb as mf
 from minifb import backend
 from minifb.autograd import attention_kernel as ak
 from minifb.autograd.gradcheck import gradcheck
-from minifb.layers.attention import MultiHeadSelfAttention, attention_reference
+from minifb.autograd.attention import attention_reference
+from minifb.layers.attention import MultiHeadSelfAttention
 
 
 # ---- the mask's NumPy twin (CPU) -------------------------------------------------------------------
@@ -55,7 +56,7 @@ def test_dropout_threshold_bounds():
 
 def test_kernel_is_off_unless_asked_for_and_never_taken_on_the_cpu():
     import os
-    from minifb.layers.attention import self_attention
+    from minifb.autograd.attention import self_attention
     assert ak.enabled() == (os.environ.get("MINIFB_ATTENTION_KERNEL", "0") == "1")
     qkv = mf.tensor(np.random.default_rng(0).standard_normal((1, 4, 3 * 64)).astype(np.float32), requires_grad=True)
     assert not ak.supports(qkv.data, 1)  # NumPy arrays stay on the reference

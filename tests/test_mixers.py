@@ -7,8 +7,8 @@ import pytest
 import minifb as mf
 from minifb.autograd import gradcheck
 from minifb.layers import functional_call
-from minifb.layers.fft_mixer import (FFTMixer, WindowedFFTMixer, frame_tokens, gate_heads, hann_window,
-                                    overlap_add_tokens)
+from minifb.autograd.tokens import frame_tokens, gate_heads, overlap_add_tokens
+from minifb.layers.fft_mixer import FFTMixer, WindowedFFTMixer, hann_window
 from minifb.layers.fnet_mixer import FNetMixer
 from minifb.layers.wavelet_mixer import HybridMixer, WaveletMixer
 from minifb.testing import cast
@@ -278,7 +278,7 @@ def test_self_attention_primitive(device, p):
     """The fused attention against the definition (with the dropout mask drawn from the same seed),
     and its gradient against finite differences; the mask is redrawn from that seed on every call."""
     from minifb.autograd.dropout import dropout
-    from minifb.layers.attention import self_attention
+    from minifb.autograd.attention import self_attention
     heads, n, dim = 2, 5, 6
     qkv = mf.tensor(np.random.default_rng(7).standard_normal((B, n, 3 * dim)), device=device)
 

@@ -304,6 +304,90 @@ def draw_cross_entropy(data):
             lambda t: mf.cross_entropy(t, labels, label_smoothing=eps, reduction=reduction), reference)
 
 
+def draw_linear(data):
+    lead = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3), label="leading axes")
+    n_in, n_out = data.draw(st.integers(1, 4), label="in"), data.draw(st.integers(1, 4), label="out")
+    arrays = (uniform(data, lead + (n_in,)), uniform(data, (n_out, n_in)))
+    if data.draw(st.booleans(), label="bias"):
+        return arrays + (uniform(data, (n_out,)),), mf.linear, lambda x, w, b: x @ w.T + b
+    return arrays, mf.linear, lambda x, w: x @ w.T
+
+
+def attention_numpy(qkv, heads):
+    """softmax(Q K^T / sqrt(d)) V per head, head by head with NumPy."""
+    b, n, width = qkv.shape
+    d = width // (3 * heads)
+    q, k, v = np.split(qkv, 3, axis=2)
+    out = []
+    for h in range(heads):
+        part = slice(h * d, (h + 1) * d)
+        scores = q[:, :, part] @ k[:, :, part].transpose(0, 2, 1) / math.sqrt(d)
+        out.append(np.exp(log_softmax_reference(scores, -1)) @ v[:, :, part])
+    return np.concatenate(out, axis=2)
+
+
+def draw_self_attention(data):
+    b, n = data.draw(st.integers(1, 2), label="B"), data.draw(st.integers(1, 4), label="N")
+    heads, d = data.draw(st.integers(1, 2), label="heads"), data.draw(st.integers(1, 3), label="d")
+    return ((uniform(data, (b, n, 3 * heads * d)),), lambda t: mf.self_attention(t, heads),
+            lambda a: attention_numpy(a, heads))
+
+
+def draw_gate_heads(data):
+    b, n = data.draw(st.integers(1, 2), label="B"), data.draw(st.integers(1, 3), label="N")
+    heads, d = data.draw(st.integers(1, 3), label="heads"), data.draw(st.integers(1, 2), label="d")
+
+    def reference(alpha, glob, loc):
+        a = np.repeat(alpha, d, axis=1)[:, None, :]  # each head's weight on its d channels
+        return a * glob + (1 - a) * loc
+    return ((uniform(data, (b, heads), 0.0, 1.0), uniform(data, (b, n, heads * d)), uniform(data, (b, n, heads * d))),
+            mf.gate_heads, reference)
+
+
+def frames_numpy(x, window, frames):
+    """frames[:, f, t] = x[:, f hop + t - hop], zero outside the tokens (hop = window / 2)."""
+    b, n, d = x.shape
+    hop = window // 2
+    out = np.zeros((b, frames, window, d))
+    for f in range(frames):
+        for t in range(window):
+            if 0 <= f * hop + t - hop < n:
+                out[:, f, t] = x[:, f * hop + t - hop]
+    return out
+
+
+def overlap_add_numpy(pieces, n):
+    """The transpose of frames_numpy: each frame's token t added back at token f hop + t - hop."""
+    b, frames, window, d = pieces.shape
+    hop = window // 2
+    out = np.zeros((b, n, d))
+    for f in range(frames):
+        for t in range(window):
+            if 0 <= f * hop + t - hop < n:
+                out[:, f * hop + t - hop] += pieces[:, f, t]
+    return out
+
+
+def draw_framing(data):
+    """(window, frames, n): an even window and enough frames of hop window/2 for n tokens."""
+    window = 2 * data.draw(st.integers(1, 3), label="half window")
+    n = data.draw(st.integers(1, 6), label="N")
+    frames = -(-n // (window // 2)) + data.draw(st.integers(0, 1), label="extra frame")
+    return window, frames, n
+
+
+def draw_frame_tokens(data):
+    window, frames, n = draw_framing(data)
+    x = uniform(data, (data.draw(st.integers(1, 2), label="B"), n, data.draw(st.integers(1, 2), label="D")))
+    return (x,), lambda t: mf.frame_tokens(t, window, frames), lambda a: frames_numpy(a, window, frames)
+
+
+def draw_overlap_add_tokens(data):
+    window, frames, n = draw_framing(data)
+    pieces = uniform(data, (data.draw(st.integers(1, 2), label="B"), frames, window, 2))
+    return (pieces,), lambda t: mf.overlap_add_tokens(t, n), lambda a: overlap_add_numpy(a, n)
+
+
 OPS = {
     "add": binary(mf.add, np.add),
     "sub": binary(mf.sub, np.subtract),
@@ -347,6 +431,11 @@ OPS = {
     "split": draw_split,
     "pad": draw_pad,
     "matmul": draw_matmul,
+    "linear": draw_linear,
+    "self_attention": draw_self_attention,
+    "gate_heads": draw_gate_heads,
+    "frame_tokens": draw_frame_tokens,
+    "overlap_add_tokens": draw_overlap_add_tokens,
     "softmax": draw_softmax("softmax"),
     "log_softmax": draw_softmax("log_softmax"),
     "cross_entropy": draw_cross_entropy,

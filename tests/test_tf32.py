@@ -11,7 +11,7 @@ import pytest
 import minifb
 from minifb import backend
 from minifb.autograd.conv import conv2d
-from minifb.layers.linear import linear
+from minifb.autograd.linalg import linear
 
 pytestmark = pytest.mark.gpu
 TF32_SEEN = 3e-5  # relative error above this: the inputs were rounded to TF32

@@ -1,15 +1,34 @@
 """minifb.autograd: Tensor, the tape, every differentiable op, and gradcheck.
 
-Find an op by its name: arithmetic.py (+ - * / pow), unary.py (exp log ... gelu abs),
-select.py (maximum minimum where clip), reduction.py, shape.py, linalg.py (matmul),
-loss.py (softmax, cross_entropy), complex.py.
+Find an op by its name (each file holds one family, forward and VJP side by side):
+
+    arithmetic.py          add sub mul div neg pow (+ - * / **)
+    unary.py               exp log sqrt tanh sigmoid relu gelu abs
+    select.py              maximum minimum where clip
+    reduction.py           sum mean var max min logsumexp
+    shape.py               reshape transpose permute swapaxes expand squeeze unsqueeze flatten getitem
+                           concatenate stack split pad to_device astype
+    linalg.py              matmul linear
+    loss.py                softmax log_softmax cross_entropy
+    complex.py             complex real imag conj angle
+    complex_activation.py  mod_relu mod_gelu (filtered_mod_relu: FFTNet's filter and modReLU in one)
+    dropout.py             dropout
+    normalization.py       batch_norm layer_norm
+    conv.py, pool.py       conv2d; max_pool2d avg_pool2d adaptive_avg_pool2d
+    spectral.py            fft ifft rfft irfft fft2 ifft2 rfft2 irfft2 fftshift ifftshift
+    wavelet.py             haar_dwt haar_idwt haar_wavedec haar_waverec and their 2-D forms
+    attention.py           self_attention (attention_kernel.py: its fused CUDA form)
+    tokens.py              gate_heads frame_tokens overlap_add_tokens
+
+function.py is what every op shares (``primitive``), tape.py the graph and backward, tensor.py
+the Tensor, gradcheck.py the finite-difference check.
 """
 from .tensor import Tensor, tensor  # first: the op modules import Tensor from it
 from .arithmetic import add, div, mul, neg, pow, sub
 from .complex import angle, complex, conj, imag, real
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .gradcheck import GradcheckError, gradcheck
-from .linalg import matmul
+from .linalg import linear, matmul
 from .loss import cross_entropy, log_softmax, softmax
 from .reduction import logsumexp, max, mean, min, sum, var
 from .select import clip, maximum, minimum, where
@@ -24,3 +43,5 @@ from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .spectral import fft, fft2, fftshift, ifft, ifft2, ifftshift, irfft, irfft2, rfft, rfft2
 from .wavelet import haar_dwt, haar_dwt2, haar_idwt, haar_idwt2, haar_wavedec, haar_wavedec2, haar_waverec, haar_waverec2
 from .complex_activation import mod_gelu, mod_relu
+from .attention import self_attention
+from .tokens import frame_tokens, gate_heads, overlap_add_tokens

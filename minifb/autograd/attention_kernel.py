@@ -1,6 +1,6 @@
 """Memory-efficient multi-head self-attention on CUDA (tiled, online softmax, dropout in the kernel).
 
-The same function as ``minifb.layers.attention.self_attention``, softmax(Q K^T / sqrt(d)) V per head on
+The same function as ``minifb.autograd.attention.self_attention``, softmax(Q K^T / sqrt(d)) V per head on
 packed projections qkv (B, N, 3D), computed by the kernels of attention_kernel.cu (equations there,
 FlashAttention's method): the N x N scores are made tile by tile in shared memory and never stored, so
 memory grows as N d; the forward pass keeps only the output and one log-sum-exp per row, and the

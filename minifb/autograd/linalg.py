@@ -1,8 +1,9 @@
-"""Matrix product with NumPy's rules: 1-D operands, batching and broadcasting of batch axes."""
+"""Matrix products: ``matmul`` with NumPy's rules (1-D operands, batching, broadcast batch axes) and
+``linear``, the affine map of a layer."""
 from __future__ import annotations
 
 from ..backend import matmul as array_matmul
-from .function import broadcast_shape, conj, primitive, unbroadcast
+from .function import broadcast_shape, conj, primitive, sum_leading, unbroadcast
 
 
 @primitive("matmul", inputs=2)
@@ -34,3 +35,28 @@ def matmul(a, b):
         g2 = g.reshape(out2.shape)
         return unbroadcast(array_matmul(conj(A).swapaxes(-1, -2), g2), B.shape).reshape(b.shape)
     return out, (grad_a, grad_b)
+
+
+@primitive("linear", inputs=3)
+def linear(x, weight, bias=None):
+    """y = x W^T + b over the last axis of x (any leading axes), as one primitive.
+
+    With x flattened to X (M, in) and g to G (M, out):  dL/dX = G conj(W),  dL/dW = G^T conj(X),
+    dL/db = sum of the rows of G (``sum_leading``: CuPy sums over a leading axis slowly).
+    """
+    if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape} "
+                         f"(expected (..., {weight.shape[1] if weight.ndim == 2 else 'in'}) and (out, in))")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+    x2 = x.data.reshape(-1, weight.shape[1])
+    out = array_matmul(x2, weight.data.T)
+    if bias is not None:
+        out += bias.data
+
+    def rows(g):
+        return g.reshape(-1, weight.shape[0])
+    return out.reshape(x.shape[:-1] + (weight.shape[0],)), (
+        lambda g: array_matmul(rows(g), conj(weight.data)).reshape(x.shape),
+        lambda g: array_matmul(rows(g).T, conj(x2)),
+        lambda g: sum_leading(rows(g), 1))

@@ -1,44 +1,16 @@
-"""Linear, Embedding and the transformer MLP block."""
+"""Linear, Embedding and the transformer MLP block (the op ``linear``: minifb/autograd/linalg.py)."""
 from __future__ import annotations
 
 import math
 
-from ..autograd.function import conj, record, sum_leading, tensors
+from ..autograd.linalg import linear
 from ..autograd.shape import getitem
 from ..autograd.tensor import Tensor
-from ..backend import get_array_module, matmul
+from ..backend import get_array_module
 from ..deferred_checks import require
 from . import init
 from .activation import GELU, Dropout
 from .module import Module, Parameter
-
-
-def linear(x, weight, bias=None):
-    """y = x W^T + b over the last axis of x (any leading axes), as one primitive.
-
-    With x flattened to X (M, in) and g to G (M, out):  dL/dX = G conj(W),  dL/dW = G^T conj(X),
-    dL/db = sum of the rows of G (``sum_leading``: CuPy sums over a leading axis slowly).
-    """
-    inputs = tensors("linear", *(t for t in (x, weight, bias) if t is not None))
-    x, weight = inputs[0], inputs[1]
-    if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape} "
-                         f"(expected (..., {weight.shape[1] if weight.ndim == 2 else 'in'}) and (out, in))")
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-    x2 = x.data.reshape(-1, weight.shape[1])
-    out = matmul(x2, weight.data.T)
-    if bias is not None:
-        out += inputs[2].data
-
-    def vjp(g):
-        g2 = g.reshape(-1, weight.shape[0])
-        grads = [matmul(g2, conj(weight.data)).reshape(x.shape) if x.requires_grad else None,
-                 matmul(g2.T, conj(x2)) if weight.requires_grad else None]
-        if bias is not None:
-            grads.append(sum_leading(g2, 1) if inputs[2].requires_grad else None)
-        return tuple(grads)
-    return record("linear", out.reshape(x.shape[:-1] + (weight.shape[0],)), inputs, vjp)
 
 
 class Linear(Module):

@@ -62,6 +62,8 @@ CASES = [
     ("matmul-vector-matrix", mf.matmul, torch.matmul, [real(4), real(3, 4, 2)]),
     ("matmul-matrix-vector", mf.matmul, torch.matmul, [real(3, 4), real(4)]),
     ("matmul-complex", mf.matmul, torch.matmul, [cplx(3, 4), cplx(4, 2)]),
+    ("linear", mf.linear, F.linear, [real(2, 3, 4), real(5, 4), real(5)]),
+    ("linear-no-bias", mf.linear, F.linear, [real(3, 4), real(2, 4)]),
     # elementwise
     ("exp", mf.exp, torch.exp, [real(3, 4)]),
     ("exp-complex", mf.exp, torch.exp, [cplx(3, 4)]),
@@ -146,7 +148,41 @@ CASES = [
      [real(2, 3, 7, 5)]),
     ("adaptive_avg_pool2d-global", lambda x: mf.adaptive_avg_pool2d(x, 1), lambda x: F.adaptive_avg_pool2d(x, 1),
      [real(2, 3, 4, 5)]),
+    # the mixers' primitives
+    ("self_attention", lambda qkv: mf.self_attention(qkv, 2), lambda qkv: torch_attention(qkv, 2), [real(2, 5, 12)]),
+    ("gate_heads", mf.gate_heads, lambda a, g, l: torch_gate_heads(a, g, l), [real(2, 3), real(2, 4, 6), real(2, 4, 6)]),
+    ("frame_tokens", lambda x: mf.frame_tokens(x, 4, 3), lambda x: torch_frames(x, 4, 3), [real(2, 5, 3)]),
+    ("overlap_add_tokens", lambda p: mf.overlap_add_tokens(p, 5), lambda p: torch_overlap_add(p, 5),
+     [real(2, 3, 4, 3)]),
 ]
+
+
+def torch_attention(qkv, heads):
+    """Scaled dot-product attention per head from packed projections (B, N, 3D)."""
+    b, n, width = qkv.shape
+    q, k, v = qkv.reshape(b, n, 3, heads, width // (3 * heads)).permute(2, 0, 3, 1, 4)
+    return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, width // 3)
+
+
+def torch_gate_heads(alpha, glob, loc):
+    a = alpha.repeat_interleave(glob.shape[2] // alpha.shape[1], dim=1)[:, None, :]
+    return a * glob + (1 - a) * loc
+
+
+def torch_frames(x, window, frames):
+    """hop zeros in front and zeros behind up to (frames + 1) hops, then unfold: (B, frames, window, D)."""
+    hop = window // 2
+    padded = F.pad(x, (0, 0, hop, (frames + 1) * hop - hop - x.shape[1]))
+    return padded.unfold(1, window, hop).permute(0, 1, 3, 2)
+
+
+def torch_overlap_add(pieces, n):
+    b, frames, window, d = pieces.shape
+    hop = window // 2
+    out = pieces.new_zeros(b, (frames + 1) * hop, d)
+    for f in range(frames):
+        out[:, f * hop:f * hop + window] += pieces[:, f]
+    return out[:, hop:hop + n]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
