@@ -58,7 +58,7 @@ def primitive(name: str, inputs: int | None = 1, broadcast: bool = False):
                 given = present = tensors(name, *args)
             if broadcast:
                 _check_broadcast(name, present)
-            result = forward(*given, *rest, **kwargs)
+            result = forward(*given, *rest, **kwargs) if rest or kwargs else forward(*given)
             if isinstance(result, Tensor):
                 return result
             out, vjps = result
@@ -98,11 +98,10 @@ def _check_broadcast(name, inputs) -> None:
     broadcast_shape(name, *[t.data.shape for t in inputs])
 
 
-def _needs_grad(inputs) -> bool:
-    if tape.is_grad_enabled():
-        for t in inputs:
-            if t.requires_grad:
-                return True
+def _any_requires_grad(inputs) -> bool:
+    for t in inputs:
+        if t.requires_grad:
+            return True
     return False
 
 
@@ -117,7 +116,7 @@ def record(name: str, out, inputs: tuple, vjp, broadcast: bool = False) -> Tenso
         out = np.asarray(out)
     if anomaly.enabled:
         anomaly.check_forward(name, out, inputs)
-    if not _needs_grad(inputs):
+    if not (tape._state.enabled and _any_requires_grad(inputs)):
         return Tensor._wrap(out, False)
     result = Tensor._wrap(out, True)
     if not callable(vjp):
@@ -147,15 +146,25 @@ def _unbroadcasting(inputs, joint):
     return vjp
 
 
+_PLAIN_NUMBERS = (float, int, bool)  # exact types: no abstract-class checks on the hot path
+
+
 def _scalar_array(value, like):
-    """A Python/NumPy scalar as a 0-d array of ``like``'s kind, without promoting float32."""
-    xp = backend.get_array_module(like.data)
+    """A Python/NumPy scalar in ``like``'s kind, without promoting float32: a NumPy scalar of that dtype
+    where arrays take it as a kernel argument (NumPy; CuPy inside ``backend.graph_safe()``, where a
+    copy to the device could not be replayed), else a 0-d CuPy array."""
     dtype = like.data.dtype
-    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real) and dtype.kind != "c":
-        dtype = np.result_type(dtype, np.complex64)
-    elif dtype.kind not in "fc":  # integer or bool tensor with a float scalar: numpy's rule
+    if type(value) in _PLAIN_NUMBERS:
+        if dtype.kind not in "fc":  # integer or bool tensor with a Python number: NumPy's rule
+            dtype = np.result_type(dtype, value)
+    elif isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        if dtype.kind != "c":
+            dtype = np.result_type(dtype, np.complex64)
+    elif dtype.kind not in "fc":
         dtype = np.result_type(dtype, value)
-    return xp.asarray(value, dtype=dtype)
+    if type(like.data) is np.ndarray or backend.is_graph_safe():
+        return dtype.type(value)
+    return backend.get_array_module(like.data).asarray(value, dtype=dtype)
 
 
 def tensors(name: str, *args) -> tuple:
@@ -173,17 +182,25 @@ def tensors(name: str, *args) -> tuple:
 
 
 def _convert(name: str, args) -> tuple:
+    if len(args) == 2:  # the next most usual case: a tensor and a Python number (x * 0.5, 1 - x)
+        first, second = args
+        if isinstance(first, Tensor) and type(second) in _PLAIN_NUMBERS:
+            return first, Tensor._wrap(_scalar_array(second, first), False)
+        if isinstance(second, Tensor) and type(first) in _PLAIN_NUMBERS:
+            return Tensor._wrap(_scalar_array(first, second), False), second
     like = next((a for a in args if isinstance(a, Tensor)), None)
-    out = []
+    out, placed = [], []  # placed: the tensors whose device matters (not the scalar constants)
     for a in args:
         if isinstance(a, Tensor):
             out.append(a)
         elif like is not None and isinstance(a, numbers.Number):
             out.append(Tensor._wrap(_scalar_array(a, like), False))
+            continue
         else:
             out.append(Tensor(a, device=like.device if like is not None and not backend.is_array(a) else None))
-    if len({type(t.data) for t in out}) > 1 and len({t.device for t in out}) > 1:  # cheap test first
-        shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in out)
+        placed.append(out[-1])
+    if len({type(t.data) for t in placed}) > 1 and len({t.device for t in placed}) > 1:  # cheap test first
+        shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in placed)
         raise ValueError(f"{name}: inputs are on different devices ({shapes}); move them with .to(device)")
     return tuple(out)
 
