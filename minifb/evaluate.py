@@ -1,14 +1,16 @@
-"""``python -m minifb eval CHECKPOINT``: test accuracy and loss of a trained model, as one JSON line.
+"""``python -m minifb eval CHECKPOINT``: test accuracy and loss of a trained model, as a table (``--json``: one JSON line).
 
 The model is rebuilt from the run settings that ``train`` stores inside the checkpoint (task,
 model name and settings, test subset), its weights are loaded, and the test set is evaluated
 without augmentation. ``--steps-eval`` evaluates a feedback model with another number of
-refinement steps than it was trained with.
+refinement steps than it was trained with. The table gives the run, the accuracy and loss,
+and for feedback models one row per refinement step (its accuracy and diagnostics).
 """
 from __future__ import annotations
 
 import json
 import pathlib
+import re
 
 import numpy as np
 
@@ -26,6 +28,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--download", action="store_true", help="download the official archive when missing")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--steps-eval", type=int, default=None, help="refinement steps T (feedback models)")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON line instead of a table")
 
 
 def stored_run(path) -> dict:
@@ -64,5 +67,29 @@ def run(args) -> int:
         model.steps_eval = args.steps_eval
     result = {"checkpoint": str(args.checkpoint), "task": config["task"], "model": config["model"],
               "epoch": extra["epoch"], **evaluate(model, data.test_x, data.test_y, data.prepare)}
-    print(to_json(result))
+    print(to_json(result) if args.json else table(result))
     return 0
+
+
+def table(result: dict) -> str:
+    """The result of :func:`run` for people: the run, accuracy and loss, then one row per refinement
+    step for feedback models (the diagnostics named ``<name>_<t>``, see ContextualFeedback.diagnostics)."""
+    lines = [f"{'checkpoint':15s} {result['checkpoint']}", f"{'model':15s} {result['model']} ({result['task']}, "
+             f"epoch {result['epoch']})", f"{'test accuracy':15s} {result['test_accuracy']:.2%}",
+             f"{'test loss':15s} {result['test_loss']:.4f}"]
+    per_step = result.get("test_accuracy_per_step") or []
+    if len(per_step) > 1:
+        by_step = {}
+        for key, value in result.items():
+            match = re.fullmatch(r"(.+)_(\d+)", key)
+            if match:
+                by_step.setdefault(match.group(1), {})[int(match.group(2))] = value
+        columns = list(by_step)
+        lines += ["", "feedback, per refinement step (t = 0: the plain forward pass):",
+                  "  " + " ".join(f"{name:>12s}" for name in ["step", "accuracy"] + columns)]
+        for t, accuracy in enumerate(per_step):
+            cells = [f"{t:12d}", f"{accuracy:12.2%}"]
+            cells += [f"{by_step[name][t]:12.4g}" if by_step[name].get(t) is not None else f"{'':12s}"
+                      for name in columns]
+            lines.append(("  " + " ".join(cells)).rstrip())
+    return "\n".join(lines)

@@ -112,7 +112,7 @@ def test_train_resume_and_eval(tiny_cifar, tmp_path, device):
     assert finished.returncode == 0 and "already trained for 2 epochs" in finished.stdout, finished.stderr
     assert json.loads((run / "final.json").read_text()) == final
 
-    evaluated = minifb_cli("eval", run / "checkpoint.npz", "--data-dir", tiny_cifar, "--device", device)
+    evaluated = minifb_cli("eval", run / "checkpoint.npz", "--data-dir", tiny_cifar, "--device", device, "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     assert result["epoch"] == 2 and result["model"] == "cnn"
@@ -205,6 +205,16 @@ def test_the_shipped_sample_trains_and_evaluates_offline(tmp_path):
     longer = minifb_cli("eval", runs["feedback-cnn"] / "checkpoint.npz", "--steps-eval", 4, "--json")
     assert longer.returncode == 0, longer.stderr
     assert len(json.loads(longer.stdout)["test_accuracy_per_step"]) == 5  # y_0 and four refinements
+    table = minifb_cli("eval", runs["feedback-cnn"] / "checkpoint.npz", "--steps-eval", 4)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()  # readable by default: a line per fact, a row per refinement step
+    feedback = json.loads((runs["feedback-cnn"] / "final.json").read_text())
+    assert lines[0].split() == ["checkpoint", str(runs["feedback-cnn"] / "checkpoint.npz")]
+    assert "test accuracy" in lines[2] and lines[2].endswith("%") and max(len(line) for line in lines) < 120
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["step", "accuracy"])
+    assert "rel_change" in lines[header] and "contraction" in lines[header]
+    assert [line.split()[0] for line in lines[header + 1:]] == ["0", "1", "2", "3", "4"]
+    assert lines[header + 1].split()[1] == f"{feedback['test_accuracy_per_step'][0]:.2%}"
     plain = minifb_cli("eval", runs["cnn"] / "checkpoint.npz", "--steps-eval", 4)
     assert_one_line_error(plain, "--steps-eval applies to feedback models")
 
@@ -244,7 +254,7 @@ def test_speech_commands_train_and_eval(tmp_path, device):
     final = json.loads((out / "final.json").read_text())
     assert final["clips_per_second"] > 0 and len(final["test_accuracy_per_step"]) == 3
     # eval standardises the features with the same training clips' statistics: the same loss.
-    evaluated = minifb_cli("eval", out / "checkpoint.npz", "--data-dir", data, "--device", device)
+    evaluated = minifb_cli("eval", out / "checkpoint.npz", "--data-dir", data, "--device", device, "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     assert result["test_accuracy"] == final["test_accuracy"]
