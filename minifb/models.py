@@ -3,6 +3,7 @@ and the loss it trains with.
 
     model = minifb.models.create("feedback-cnn", mode="all-stages", steps_train=2)
     minifb.models.available()          # the names
+    minifb.models.settings("vit")      # its settings and their defaults
     minifb.models.count_parameters(model)
     minifb.models.count_flops(model, (1, 3, 32, 32))
 
@@ -34,23 +35,32 @@ from .layers.module import Module
 from .layers.sequence_classifier import SequenceClassifier
 from .layers.vit import ViT, FeedbackViT
 
-# name -> (class, settings fixed by the name, description)
+# name -> (class, settings fixed by the name, description, defaults that differ from the class's).
+# A setting that does not apply to a model (a window without windowed mixing) is fixed to None.
+_NOT_WINDOWED = {"window": None}
+_NO_LEVELS = {"levels": None}
 _REGISTRY = {
-    "cnn": (CNN, {}, "CIFAR-10 CNN: 3 convs, Linear 8192-256, dropout 0.5"),
-    "feedback-cnn": (FeedbackCNN, {}, "the CNN trunk without dropout in contextual feedback loops (T = 2)"),
-    "vit": (ViT, {"mixer": "attention"}, "CIFAR-10 ViT with softmax self-attention (patch 4, D 192, depth 6, 6 heads)"),
-    "fftnet-vit": (ViT, {"mixer": "fft"}, "the ViT with FFTNet's global adaptive spectral filter as the token mixer"),
-    "fftnet-vit-windowed": (ViT, {"mixer": "fft-windowed"}, "FFTNet with a windowed local branch (w 16, hop 8), gated per head"),
-    "wavelet-vit": (ViT, {"mixer": "wavelet"}, "the ViT with context-scaled Haar sub-bands (3 levels) as the token mixer"),
-    "hybrid-vit": (ViT, {"mixer": "hybrid"}, "the ViT with the global FFT filter and the wavelet mixer, gated per head"),
-    "feedback-vit": (FeedbackViT, {}, "the attention ViT in contextual feedback loops on the block outputs (T = 2)"),
-    "audio-cnn": (AudioCNN, {}, "log-mel CNN: 3 convs, global average pool, Linear 128-256-12"),
-    "feedback-audio-cnn": (FeedbackAudioCNN, {}, "the audio CNN trunk in contextual feedback loops (T = 2)"),
+    "cnn": (CNN, {}, "CIFAR-10 CNN: 3 convs, Linear 8192-256, dropout 0.5", {}),
+    "feedback-cnn": (FeedbackCNN, {}, "the CNN trunk without dropout in contextual feedback loops (T = 2)", {}),
+    "vit": (ViT, {"mixer": "attention", **_NOT_WINDOWED, **_NO_LEVELS},
+            "CIFAR-10 ViT with softmax self-attention (patch 4, D 192, depth 6, 6 heads)", {}),
+    "fftnet-vit": (ViT, {"mixer": "fft", **_NOT_WINDOWED, **_NO_LEVELS},
+                   "the ViT with FFTNet's global adaptive spectral filter as the token mixer", {}),
+    "fftnet-vit-windowed": (ViT, {"mixer": "fft-windowed", **_NO_LEVELS},
+                            "FFTNet with a windowed local branch (w 16, hop 8), gated per head", {"window": 16}),
+    "wavelet-vit": (ViT, {"mixer": "wavelet", **_NOT_WINDOWED},
+                    "the ViT with context-scaled Haar sub-bands (3 levels) as the token mixer", {"levels": 3}),
+    "hybrid-vit": (ViT, {"mixer": "hybrid", **_NOT_WINDOWED},
+                   "the ViT with the global FFT filter and the wavelet mixer, gated per head", {"levels": 3}),
+    "feedback-vit": (FeedbackViT, {}, "the attention ViT in contextual feedback loops on the block outputs (T = 2)", {}),
+    "audio-cnn": (AudioCNN, {}, "log-mel CNN: 3 convs, global average pool, Linear 128-256-12", {}),
+    "feedback-audio-cnn": (FeedbackAudioCNN, {}, "the audio CNN trunk in contextual feedback loops (T = 2)", {}),
     # The Long Range Arena classifiers: token ids in; task= picks LRA's size for that task
-    "lra-transformer": (SequenceClassifier, {"mixer": "attention"}, "LRA classifier, softmax attention"),
-    "lra-fnet": (SequenceClassifier, {"mixer": "fnet"}, "LRA classifier, FNet's parameter-free Re(FFT2)"),
-    "lra-fftnet": (SequenceClassifier, {"mixer": "fft"}, "LRA classifier, FFTNet's global spectral filter"),
-    "lra-fftnet-windowed": (SequenceClassifier, {"mixer": "fft-windowed"}, "LRA classifier, FFTNet windowed (w 16)"),
+    "lra-transformer": (SequenceClassifier, {"mixer": "attention"}, "LRA classifier, softmax attention", {}),
+    "lra-fnet": (SequenceClassifier, {"mixer": "fnet"}, "LRA classifier, FNet's parameter-free Re(FFT2)", {}),
+    "lra-fftnet": (SequenceClassifier, {"mixer": "fft"}, "LRA classifier, FFTNet's global spectral filter", {}),
+    "lra-fftnet-windowed": (SequenceClassifier, {"mixer": "fft-windowed"}, "LRA classifier, FFTNet windowed (w 16)",
+                            {}),
 }
 
 
@@ -70,25 +80,38 @@ def _entry(name: str):
     return _REGISTRY[name]
 
 
-def settings(name: str) -> list[str]:
-    """The settings ``create(name, ...)`` accepts."""
-    cls, fixed, _ = _entry(name)
+def _defaults(name: str) -> dict:
+    """The constructor's settings of model ``name`` and their defaults, as Python values."""
+    cls, fixed, _, defaults = _entry(name)
     classes = [cls] + ([ContextualFeedback] if issubclass(cls, ContextualFeedback) else [])
-    names = []
+    found = {}
     for c in classes:
         for p in list(inspect.signature(c.__init__).parameters.values())[1:]:
             if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "network" and p.name not in fixed:
-                names.append(p.name)
-    return names
+                found[p.name] = defaults.get(p.name, p.default)
+    return found
+
+
+def settings(name: str) -> dict:
+    """The settings ``create(name, ...)`` accepts, each with its default (``create(name)`` builds
+    exactly that), as JSON values: tuples such as the conv widths become lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in _defaults(name).items()}
+
+
+def effective_settings(name: str, **config) -> dict:
+    """Every setting of the model that ``create(name, **config)`` builds: the defaults updated by ``config``."""
+    accepted = settings(name)
+    unknown = sorted(set(config) - set(accepted))
+    if unknown:
+        raise ValueError(f"models.create({name!r}): unknown setting(s) {unknown}; accepted: {sorted(accepted)}")
+    return {**accepted, **config}
 
 
 def create(name: str, **config) -> Module:
     """A new model ``name`` (see :func:`available`) with its default settings updated by ``config``."""
-    cls, fixed, _ = _entry(name)
-    unknown = sorted(set(config) - set(settings(name)))
-    if unknown:
-        raise ValueError(f"models.create({name!r}): unknown setting(s) {unknown}; accepted: {settings(name)}")
-    return cls(**fixed, **config)
+    cls, fixed, _, _ = _entry(name)
+    effective_settings(name, **config)  # rejects unknown settings, naming the accepted ones
+    return cls(**fixed, **{**_defaults(name), **config})
 
 
 def count_parameters(model: Module) -> int:

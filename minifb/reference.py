@@ -3,7 +3,8 @@ logits, loss and gradients in one file, to check another implementation against 
 
 Contents of the file (plain ``numpy.load`` reads it; no pickles):
 
-    config           a JSON string: model name and settings, seed, batch, dtype, input shape,
+    config           a JSON string: model name and its settings (every one, defaults included:
+                     ``models.create(name, **settings)`` rebuilds the model), seed, batch, dtype, input shape,
                      the steps taken, which parameters were moved off their initial value, version
     input            the batch, (N, C, H, W), standard normal draws (like normalised images);
                      for the token models (lra-*) int64 ids (N, length), uniform over the vocabulary
@@ -101,7 +102,8 @@ def export(name: str, seed: int = 0, batch: int = 4, settings=None, dtype: str =
     loss = models.training_loss(model, logits, backend.to_device(labels, device))
     loss.backward()
     steps = model.step_logits  # every registered model is a RefiningClassifier
-    config = {"model": name, "settings": settings, "seed": seed, "batch": batch, "dtype": dtype,
+    config = {"model": name, "settings": models.effective_settings(name, **settings), "seed": seed, "batch": batch,
+              "dtype": dtype,
               "input_shape": list(shape), "training": False, "steps": len(steps) - 1, "moved_parameters": moved,
               "loss": "minifb.models.training_loss (mean cross-entropy)", "minifb_version": _version()}
     arrays = {"config": np.array(json.dumps(config)), "input": x, "labels": labels,

@@ -17,12 +17,15 @@ For each array the report gives the largest absolute error, the largest relative
 index of the worst element (the one furthest beyond its tolerance). Names that
 are expected but missing, or given but not expected, are mismatches too: a misspelt key must
 not pass unnoticed. The module also moves weights between minifb and PyTorch
-(:func:`torch_state_dict`, :func:`cast`) for the cross-checks in tests/torch_checks.
+(:func:`torch_state_dict`, :func:`cast`) for the cross-checks in tests/torch_checks, and between
+minifb's names and layouts and another implementation's (:class:`NameMap`, with the maps of the
+two public implementations, :data:`FFTNET_B3CC304` and :data:`CBL_CNN_UPSTREAM`).
 """
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 
 import numpy as np
 
@@ -234,3 +237,126 @@ def cast(module, dtype):
                 owner = getattr(owner, part)
             setattr(owner, name, b.astype(dtype))
     return module
+
+
+# ---- another implementation's names and layouts -------------------------------------------------
+
+class NameMap:
+    """minifb's state-dict names <-> another implementation's, with the layouts they differ in.
+
+    ``renames``: ordered (regex, replacement) pairs; each minifb name takes the first pattern that
+    matches it (``re.sub`` with that pattern, so groups like ``\\1`` carry layer numbers) and keeps
+    its name when none does. ``other_only``: regexes of the other implementation's parameters that
+    minifb does not have (:data:`CBL_CNN_UPSTREAM` has three). An array whose two shapes differ is
+    reshaped when they agree in their first (output) axis and in size: a patch embedding is a
+    Linear (D, C p p) in minifb and a Conv2d (D, C, p, p) elsewhere, the same numbers in the same
+    (c, i, j) order. Any other difference in shape is an error, as is a name that two names map onto.
+    """
+
+    def __init__(self, renames, other_only=()):
+        self.renames = tuple((re.compile(pattern), replacement) for pattern, replacement in renames)
+        self.other_only = tuple(re.compile(pattern) for pattern in other_only)
+
+    def name(self, minifb_name: str) -> str:
+        """The other implementation's name of one minifb name."""
+        for pattern, replacement in self.renames:
+            if pattern.search(minifb_name):
+                return pattern.sub(replacement, minifb_name)
+        return minifb_name
+
+    def names(self, minifb_names) -> dict:
+        """{minifb name: other name} for every name given; two names onto one raise ValueError."""
+        mapping, seen = {}, {}
+        for name in minifb_names:
+            other = self.name(name)
+            if other in seen:
+                raise ValueError(f"NameMap: {seen[other]!r} and {name!r} both map onto {other!r}")
+            mapping[name], seen[other] = other, name
+        return mapping
+
+    def is_other_only(self, other_name: str) -> bool:
+        """True for a parameter of the other implementation that has no counterpart in minifb."""
+        return any(pattern.search(other_name) for pattern in self.other_only)
+
+    def to_other(self, arrays: dict, shapes=None) -> dict:
+        """minifb's {name: array} under the other names, as numpy arrays; with ``shapes`` (the other
+        model's ``state_dict()``, or {name: shape}) each array takes the other's layout."""
+        out = {}
+        for name, other in self.names(arrays).items():
+            out[other] = _in_layout(to_numpy(arrays[name]), shapes, other, name)
+        return out
+
+    def to_minifb(self, arrays: dict, shapes=None) -> dict:
+        """The other implementation's {name: array} (e.g. its gradients) under minifb's names, in
+        minifb's layouts when ``shapes`` (minifb's state dict, a reference file's weights, or
+        {name: shape}) is given. Needs the minifb names: they come from ``shapes``; values of None
+        (parameters that took no part in the loss) and ``other_only`` names are left out."""
+        if shapes is None:
+            raise ValueError("NameMap.to_minifb: pass shapes (minifb's names and shapes) to map names back")
+        back = {other: name for name, other in self.names(shapes).items()}
+        out = {}
+        for other, value in arrays.items():
+            if value is None or self.is_other_only(other):
+                continue
+            if other not in back:
+                raise KeyError(f"NameMap.to_minifb: {other!r} is no minifb name's counterpart (and not other_only)")
+            out[back[other]] = _in_layout(to_numpy(value), shapes, back[other], other)
+        return out
+
+
+def _shape_of(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else tuple(value.shape)
+
+
+def _in_layout(array: np.ndarray, shapes, name: str, source: str) -> np.ndarray:
+    """``array`` reshaped to ``shapes[name]`` (see NameMap); unchanged without ``shapes``."""
+    if shapes is None:
+        return array
+    if name not in shapes:
+        raise KeyError(f"NameMap: {source!r} maps onto {name!r}, which the given shapes do not have")
+    want = _shape_of(shapes[name])
+    if array.shape == want:
+        return array
+    if array.size == int(np.prod(want)) and array.ndim and len(want) and array.shape[0] == want[0]:
+        return array.reshape(want)
+    raise ValueError(f"NameMap: {source!r} has shape {array.shape}, its counterpart {name!r} has shape {want}")
+
+
+def reference_arrays(reference, prefix: str = "weights/") -> dict:
+    """The arrays of a reference file (path, open npz or dict) under ``prefix``, without it:
+    ``reference_arrays(ref)`` is minifb's state dict, ``reference_arrays(ref, "grad/")`` its gradients."""
+    arrays = _load(reference)
+    return {key[len(prefix):]: value for key, value in arrays.items() if key.startswith(prefix)}
+
+
+# minifb's fftnet-vit with mixer_norm="post" -> the FFTNet of jacobfa/fft at commit b3cc304
+# (cifar/fftnet_modules.py: MultiHeadSpectralAttention inside TransformerEncoderBlock; the ViT
+# around them named as that commit's cifar/fftnet_vit.py names it). See docs/validate.md.
+FFTNET_B3CC304 = NameMap([
+    (r"^stem\.proj\.", "patch_embed.proj."),
+    (r"^stem\.cls_token$", "cls_token"),
+    (r"^stem\.pos_embedding$", "pos_embed"),
+    (r"^stages\.(\d+)\.norm1\.", r"blocks.\1.attention.norm."),
+    (r"^stages\.(\d+)\.mixer\.filter\.modulation\.", r"blocks.\1.attention.adaptive_mlp."),
+    (r"^stages\.(\d+)\.mixer\.filter\.w_base$", r"blocks.\1.attention.base_filter"),
+    (r"^stages\.(\d+)\.mixer\.filter\.bias$", r"blocks.\1.attention.modrelu_bias"),
+    (r"^stages\.(\d+)\.norm2\.", r"blocks.\1.norm."),
+    (r"^stages\.(\d+)\.mlp\.fc1\.", r"blocks.\1.mlp.0."),
+    (r"^stages\.(\d+)\.mlp\.fc2\.", r"blocks.\1.mlp.3."),
+    (r"^head\.norm\.", "norm."),
+    (r"^head\.linear\.", "head."),
+])
+
+# minifb's feedback-cnn with alpha="raw" (head-only, T = 2) -> CBL_CNN of
+# contextualbackpropagationloops/cbl (cbl_model.py). Its three convolutional adapters refine
+# h1..h3, which never reach the logits: minifb has no counterpart (other_only).
+CBL_CNN_UPSTREAM = NameMap([
+    (r"^network\.stages\.0\.0\.", "conv1."),
+    (r"^network\.stages\.1\.0\.", "conv2."),
+    (r"^network\.stages\.2\.0\.", "conv3."),
+    (r"^network\.stages\.3\.1\.", "fc1."),
+    (r"^network\.head\.1\.", "fc2."),
+    (r"^context\.", "g."),
+    (r"^adapters\.0\.", "adapter_fc1.0."),
+    (r"^alphas$", "alpha"),
+], other_only=[r"^adapter_conv[123]\."])

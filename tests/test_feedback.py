@@ -23,7 +23,7 @@ def images(device, n=2, shape=(3, 4, 4), seed=1):
 
 
 @pytest.mark.parametrize("mode", ["head-only", "all-stages"])
-@pytest.mark.parametrize("alpha", ["learnable", "gated", 0.3])
+@pytest.mark.parametrize("alpha", ["learnable", "raw", "gated", 0.3])
 def test_gradients_through_three_steps(device, mode, alpha):
     model = tiny_feedback_cnn(device, mode=mode, alpha=alpha, steps_train=3, steps_eval=3)
     names = [name for name, _ in model.named_parameters()]
@@ -33,6 +33,23 @@ def test_gradients_through_three_steps(device, mode, alpha):
         return functional_call(model, dict(zip(names, weights)), x)
     gradcheck(logits, images(device), *params, directions=2, max_full=40)
     assert len(model.step_logits) == 4
+
+
+def test_raw_alpha_is_alpha_itself_from_zero(device):
+    """alpha='raw': h <- a h + (1 - a) psi(h, z) with a the trained scalar itself, starting at 0 (so the
+    first steps replace h by the adapter's proposal), unbounded; one per refined stage."""
+    model = tiny_feedback_cnn(device, mode="all-stages", alpha="raw")
+    assert model.alphas.shape == (4,) and not np.any(mf.asnumpy(model.alphas.data))
+    assert not hasattr(model, "alpha_logits")
+    head_only = tiny_feedback_cnn(device, alpha="raw", steps_eval=1).eval()
+    x = images(device)
+    head_only.alphas.data = head_only.alphas.data + 1.7  # outside [0, 1]: used as it is
+    y = head_only(x)
+    net = head_only.network
+    h = net.stages[3](net.stages[2](net.stages[1](net.stages[0](x))))
+    z = head_only.context(net.head(h))
+    expected = net.head(1.7 * h + (1 - 1.7) * head_only.adapters[0](h, z))
+    np.testing.assert_allclose(mf.asnumpy(y.data), mf.asnumpy(expected.data), rtol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["head-only", "all-stages"])

@@ -6,7 +6,10 @@ import pytest
 
 import minifb as mf
 from minifb import models
+from minifb.autograd import gradcheck
+from minifb.layers import functional_call
 from minifb.optim import Adam
+from minifb.testing import cast
 
 CIFAR = (3, 32, 32)
 AUDIO = (1, 40, 101)
@@ -149,11 +152,51 @@ def test_feedback_vit_with_alpha_one_is_the_vit(device, mode):
     assert len(model.step_logits) == 3
 
 
+def test_settings_list_every_default_and_create_builds_exactly_them():
+    for name in models.available():
+        defaults = models.settings(name)
+        assert all(not isinstance(v, tuple) for v in defaults.values())  # JSON values: tuples as lists
+        built, again = models.create(name), models.create(name, **defaults)
+        assert built.state_dict().keys() == again.state_dict().keys() and repr(built) == repr(again)
+    assert models.settings("cnn") == {"num_classes": 10, "in_channels": 3, "image_size": 32,
+                                      "widths": [32, 64, 128], "hidden": 256, "dropout": 0.5}
+    assert models.settings("fftnet-vit-windowed")["window"] == 16 and models.settings("wavelet-vit")["levels"] == 3
+    assert "window" not in models.settings("fftnet-vit") and "mixer" not in models.settings("vit")
+    assert models.settings("feedback-cnn")["alpha"] == "learnable"
+    assert models.effective_settings("vit", depth=2)["depth"] == 2
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['deep'\]"):
+        models.effective_settings("vit", deep=2)
+
+
+@pytest.mark.parametrize("mixer", ["fft", "attention"])
+def test_post_norm_block_is_x_plus_ln_of_x_plus_mix(device, mixer):
+    """mixer_norm='post': x + LN(x + Mix(x)), then x + MLP(LN(x)); gradients through both branches."""
+    name = "fftnet-vit" if mixer == "fft" else "vit"
+    vit = cast(models.create(name, image_size=8, patch=4, dim=6, depth=1, heads=2, dropout=0.0, mixer_norm="post"),
+               np.float64).to(device).eval()
+    block = vit.stages[0]
+    x = mf.tensor(np.random.default_rng(4).standard_normal((2, 5, 6)), device=device)
+    mixed = x + block.norm1(x + block.mixer(x))
+    np.testing.assert_allclose(mf.asnumpy(block(x).data), mf.asnumpy((mixed + block.mlp(block.norm2(mixed))).data),
+                               rtol=1e-12)
+    names = [n for n, _ in block.named_parameters()]
+    params = [p for _, p in block.named_parameters()]
+    gradcheck(lambda t, *w: functional_call(block, dict(zip(names, w)), t), x, *params, directions=2, max_full=30)
+    with pytest.raises(ValueError, match="EncoderBlock: mixer_norm must be one of"):
+        models.create(name, mixer_norm="sandwich")
+
+
 def test_mixer_options_belong_to_their_mixers():
-    with pytest.raises(ValueError, match="window=8 applies to the 'fft-windowed' mixer only"):
+    # A model whose name fixes the mixer does not list the other mixers' options at all...
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['window'\]"):
         models.create("vit", window=8)
-    with pytest.raises(ValueError, match="levels=2 applies to the 'wavelet' and 'hybrid' mixers only"):
+    with pytest.raises(ValueError, match=r"unknown setting\(s\) \['levels'\]"):
         models.create("fftnet-vit", levels=2)
+    # ...and one that takes the mixer as a setting checks that they go together.
+    with pytest.raises(ValueError, match="window=8 applies to the 'fft-windowed' mixer only"):
+        models.create("feedback-vit", window=8)
+    with pytest.raises(ValueError, match="levels=2 applies to the 'wavelet' and 'hybrid' mixers only"):
+        models.create("feedback-vit", mixer="fft", levels=2)
     with pytest.raises(ValueError, match="unknown setting"):
         models.create("fftnet-vit", mixer="attention")  # the name fixes the mixer
     with pytest.raises(ValueError, match=r"ViT: expected images of shape \(N, 3, 32, 32\)"):

@@ -19,8 +19,10 @@ the identity, so the model gives exactly the plain network's logits.
 alpha: a fixed float in [0, 1]; 'learnable': one trained scalar a_l per refined stage,
 initialised 0 and used as alpha_l = sigmoid(a_l) (so training starts from an even blend, 0.5,
 and alpha stays in (0, 1), keeping the update a convex blend of the old state and the
-adapter's proposal); 'gated': alpha_l = sigmoid(V_l [h; z] + c_l) elementwise, V_l built like
-the adapter.
+adapter's proposal); 'raw': one trained scalar per refined stage used as alpha itself,
+initialised 0 and unbounded (the form of the public CBL_CNN code: ``nn.Parameter(tensor([0.]))``,
+so its first steps replace h by the adapter's proposal, and alpha may leave [0, 1]); 'gated':
+alpha_l = sigmoid(V_l [h; z] + c_l) elementwise, V_l built like the adapter.
 
 Gradients flow through every step. T is ``steps_train`` in training mode and ``steps_eval`` in
 evaluation mode. After a forward pass ``step_logits`` holds y_0..y_T (Tensors) and
@@ -42,6 +44,7 @@ from .linear import Linear
 from .module import Module, ModuleList, Parameter
 
 MODES = ("head-only", "all-stages")
+ALPHAS = ("learnable", "raw", "gated")  # besides a fixed number
 
 
 class RefiningClassifier(Module):
@@ -146,7 +149,7 @@ class ContextualFeedback(RefiningClassifier):
 
     network: the plain classifier, kept whole as ``self.network`` (its weights load into a
     feedback model one to one). context_dim: width of z. mode: 'head-only' | 'all-stages'.
-    alpha: float in [0, 1] | 'learnable' | 'gated'. steps_train / steps_eval: T in training /
+    alpha: float in [0, 1] | 'learnable' | 'raw' | 'gated'. steps_train / steps_eval: T in training /
     evaluation mode (0 gives the plain network). step_loss: ask ``minifb.models.training_loss``
     to average the loss over y_0..y_T instead of using y_T alone.
     """
@@ -158,8 +161,8 @@ class ContextualFeedback(RefiningClassifier):
             raise TypeError(f"ContextualFeedback: network must be a StagedNetwork, got {type(network).__name__}")
         if mode not in MODES:
             raise ValueError(f"ContextualFeedback: mode must be one of {MODES}, got {mode!r}")
-        if alpha not in ("learnable", "gated") and not (isinstance(alpha, numbers.Real) and 0.0 <= alpha <= 1.0):
-            raise ValueError(f"ContextualFeedback: alpha must be a number in [0, 1], 'learnable' or 'gated', got {alpha!r}")
+        if alpha not in ALPHAS and not (isinstance(alpha, numbers.Real) and 0.0 <= alpha <= 1.0):
+            raise ValueError(f"ContextualFeedback: alpha must be a number in [0, 1] or one of {ALPHAS}, got {alpha!r}")
         for name, steps in (("steps_train", steps_train), ("steps_eval", steps_eval)):
             if not isinstance(steps, (int, np.integer)) or steps < 0:
                 raise ValueError(f"ContextualFeedback: {name} must be an integer >= 0, got {steps!r}")
@@ -176,6 +179,8 @@ class ContextualFeedback(RefiningClassifier):
         self.adapters = ModuleList([ContextAdapter(c, context_dim, axis) for c, axis in features])
         if self.alpha == "learnable":
             self.alpha_logits = Parameter(np.zeros(len(self.refined), np.float32))
+        elif self.alpha == "raw":
+            self.alphas = Parameter(np.zeros(len(self.refined), np.float32))
         elif self.alpha == "gated":
             self.gates = ModuleList([ContextAdapter(c, context_dim, axis, activation="sigmoid") for c, axis in features])
         self._step_states = []
@@ -190,6 +195,8 @@ class ContextualFeedback(RefiningClassifier):
         proposal = self.adapters[k](h, z)
         if self.alpha == "learnable":
             alpha = sigmoid(self.alpha_logits[k])
+        elif self.alpha == "raw":
+            alpha = self.alphas[k]
         elif self.alpha == "gated":
             alpha = self.gates[k](h, z)
         else:

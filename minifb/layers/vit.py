@@ -4,6 +4,10 @@
     depth x EncoderBlock (pre-norm):  x + Dropout(Mix(LN(x))),  x + MLP(LN(x))
     logits = Linear(LN(x)[:, 0])                                           (the CLS token)
 
+``mixer_norm='post'`` normalises the mixer's branch after its own residual instead,
+x + LN(x + Dropout(Mix(x))) (the MLP branch stays pre-norm): the block of the public FFTNet code
+(jacobfa/fft, whose spectral module returns LN(x + Dropout(Mix(x))) and whose block adds x).
+
 Mixers, all (B, N, D) -> (B, N, D): 'attention' (softmax self-attention, the baseline), 'fft'
 (FFTNet's global adaptive spectral filter), 'fft-windowed' (plus a local windowed branch),
 'wavelet' (context-scaled Haar sub-bands), 'hybrid' (FFT and wavelet, gated). The defaults are
@@ -53,13 +57,20 @@ def make_mixer(kind: str, dim: int, num_tokens: int, heads: int, dropout: float 
     return mixer_class(dim, num_tokens, heads, 3 if levels is None else levels)
 
 
+MIXER_NORMS = ("pre", "post")
+
+
 class EncoderBlock(Module):
-    """Pre-norm transformer block: x + Dropout(Mix(LN(x))), then x + MLP(LN(x)),
-    MLP = Linear(D, rD), GELU, Dropout, Linear(rD, D), Dropout (``hidden``, when given, in place of rD)."""
+    """Transformer block: x + Dropout(Mix(LN(x))) (``mixer_norm='pre'``) or x + LN(x + Dropout(Mix(x)))
+    ('post'), then x + MLP(LN(x)), MLP = Linear(D, rD), GELU, Dropout, Linear(rD, D), Dropout
+    (``hidden``, when given, in place of rD)."""
 
     def __init__(self, dim: int, mixer: Module, mlp_ratio: float = 3, dropout: float = 0.1,
-                 hidden: int | None = None):
+                 hidden: int | None = None, mixer_norm: str = "pre"):
         super().__init__()
+        if mixer_norm not in MIXER_NORMS:
+            raise ValueError(f"EncoderBlock: mixer_norm must be one of {MIXER_NORMS}, got {mixer_norm!r}")
+        self.mixer_norm = mixer_norm
         self.norm1 = LayerNorm(dim)
         self.mixer = mixer
         self.drop = Dropout(dropout)
@@ -67,8 +78,14 @@ class EncoderBlock(Module):
         self.mlp = MLP(dim, int(dim * mlp_ratio) if hidden is None else hidden, dropout)
 
     def forward(self, x):
-        x = x + self.drop(self.mixer(self.norm1(x)))
+        if self.mixer_norm == "pre":
+            x = x + self.drop(self.mixer(self.norm1(x)))
+        else:
+            x = x + self.norm1(x + self.drop(self.mixer(x)))
         return x + self.mlp(self.norm2(x))
+
+    def extra_repr(self):
+        return f"mixer_norm={self.mixer_norm!r}"
 
 
 class PatchEmbedding(Module):
@@ -113,7 +130,7 @@ class ViT(StagedNetwork):
 
     def __init__(self, image_size: int = 32, patch: int = 4, dim: int = 192, depth: int = 6, heads: int = 6,
                  mlp_ratio: float = 3, dropout: float = 0.1, num_classes: int = 10, mixer: str = "attention",
-                 in_channels: int = 3, window=None, levels=None):
+                 in_channels: int = 3, window=None, levels=None, mixer_norm: str = "pre"):
         super().__init__()
         if dim % heads:
             raise ValueError(f"ViT: dim {dim} must be a multiple of heads {heads}")
@@ -121,7 +138,7 @@ class ViT(StagedNetwork):
         self.stem = PatchEmbedding(image_size, patch, in_channels, dim, dropout)
         num_tokens = self.stem.num_patches + 1
         self.stages = ModuleList([EncoderBlock(dim, make_mixer(mixer, dim, num_tokens, heads, dropout, window, levels),
-                                               mlp_ratio, dropout) for _ in range(depth)])
+                                               mlp_ratio, dropout, mixer_norm=mixer_norm) for _ in range(depth)])
         self.head = ClassifierHead(dim, num_classes)
         self.stage_features = [(dim, -1)] * depth
 
@@ -141,7 +158,7 @@ class FeedbackViT(ContextualFeedback):
 
     def __init__(self, image_size: int = 32, patch: int = 4, dim: int = 192, depth: int = 6, heads: int = 6,
                  mlp_ratio: float = 3, dropout: float = 0.1, num_classes: int = 10, mixer: str = "attention",
-                 in_channels: int = 3, window=None, levels=None, **feedback):
+                 in_channels: int = 3, window=None, levels=None, mixer_norm: str = "pre", **feedback):
         network = ViT(image_size, patch, dim, depth, heads, mlp_ratio, dropout, num_classes, mixer, in_channels,
-                      window, levels)
+                      window, levels, mixer_norm)
         super().__init__(network, **feedback)

@@ -8,6 +8,7 @@ import os
 import pathlib
 import re
 import shlex
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from minifb import reference
 from minifb.__main__ import main
 from minifb.testing import MismatchError, compare, torch_state_dict
 import torch_models as T
+import upstream_twins
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "validate.md"
 SMALL_VIT = '{"image_size": 8, "patch": 4, "dim": 12, "depth": 2, "heads": 2, "mlp_ratio": 2}'
@@ -28,33 +30,75 @@ def code_blocks(path):
     return re.findall(r"^```(\w+)\n(.*?)^```", path.read_text(), flags=re.S | re.M)
 
 
-def test_the_examples_of_docs_validate_md_run(tmp_path, monkeypatch, capsys):
+def run_the_guide(blocks, namespace, monkeypatch, edit=lambda code: code):
+    """Run docs/validate.md's blocks in order: bash lines through minifb's CLI, python blocks in one
+    namespace; sh blocks (fetching the public code) are not run. The public modules are the
+    stand-ins of upstream_twins.py, and PyTorch's default dtype is restored afterwards."""
+    monkeypatch.setitem(sys.modules, "fftnet_modules", upstream_twins)
+    monkeypatch.setitem(sys.modules, "cbl_model", upstream_twins)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    dtype = torch.get_default_dtype()
+    try:
+        for lang, code in blocks:
+            if lang == "bash":
+                for line in code.splitlines():
+                    argv = shlex.split(line)
+                    assert argv[:3] == ["python", "-m", "minifb"], f"unexpected command in docs/validate.md: {line}"
+                    assert main(argv[3:]) == 0, line
+            elif lang == "python":
+                exec(compile(edit(code), f"{DOC.name} block", "exec"), namespace)
+    finally:
+        torch.set_default_dtype(dtype)
+
+
+def test_the_steps_of_docs_validate_md_run(tmp_path, monkeypatch, capsys):
     blocks = code_blocks(DOC)
-    assert sum(lang == "python" for lang, _ in blocks) >= 3, "docs/validate.md lost its examples"
+    assert [lang for lang, _ in blocks].count("python") >= 6, "docs/validate.md lost its examples"
+    fetches = [code for lang, code in blocks if lang == "sh"]  # the commits the guide names
+    assert "git -C fft checkout b3cc304" in fetches[0] and "git -C cbl checkout 401abf2" in fetches[1]
     monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": "validate_md"}
-    for lang, code in blocks:
-        if lang == "bash":
-            for line in code.splitlines():
-                argv = shlex.split(line)
-                assert argv[:3] == ["python", "-m", "minifb"], f"unexpected command in docs/validate.md: {line}"
-                assert main(argv[3:]) == 0, line
-        else:
-            exec(compile(code, f"{DOC.name} block", "exec"), namespace)
+    run_the_guide(blocks, {"__name__": "validate_md"}, monkeypatch)
     out = capsys.readouterr().out
-    assert "compare (rtol=1e-07, atol=1e-10): 38 of 38 arrays match" in out  # the count the text shows
-    assert out.count("arrays match") == 2 and "do not" not in out
+    counts = re.findall(r"compare \(rtol=1e-07, atol=1e-10\): (\d+) of (\d+) arrays match\n", out)
+    # public FFTNet, public CBL_CNN, own FFTNet, own feedback CNN: every array of each matches
+    assert counts == [("38", "38"), ("17", "17"), ("38", "38"), ("18", "18")], out
+    text = DOC.read_text()  # the counts the text shows
+    assert text.count("38 of 38 arrays match") == 2 and text.count("17 of 17 arrays match") == 1
+    assert "do not" not in out
+
+
+def guide_block(blocks, fragment):
+    """The index of the first block of the guide containing ``fragment``."""
+    return next(i for i, (_, code) in enumerate(blocks) if fragment in code)
 
 
 def test_a_wrong_implementation_fails_the_documented_check(tmp_path, monkeypatch):
-    """The FFTNet example with the modReLU floor changed must not pass."""
+    """The guide's own FFTNet with the modReLU floor changed must not pass."""
     monkeypatch.chdir(tmp_path)
     blocks = code_blocks(DOC)
-    namespace = {"__name__": "validate_md"}
-    main(shlex.split(blocks[0][1].strip())[3:])
-    exec(blocks[1][1].replace("r.clamp(min=1e-3)", "r.clamp(min=1e-3) * 1.001"), namespace)
+    first, last = guide_block(blocks, "out fftnet.npz"), guide_block(blocks, "MINE = NameMap([(r\"^stem")
+    keep = [blocks[guide_block(blocks, "import torch")], blocks[first], blocks[last - 1], blocks[last]]
     with pytest.raises(MismatchError, match="MISMATCH"):
-        exec(blocks[2][1], namespace)
+        run_the_guide(keep, {"__name__": "validate_md"}, monkeypatch,
+                      edit=lambda code: code.replace("r.clamp(min=1e-3)", "r.clamp(min=1e-3) * 1.001"))
+
+
+@pytest.mark.parametrize("upstream,option,plain", [
+    ("fftnet-b3cc304.npz", ', "mixer_norm": "post"', ""),  # a pre-norm reference
+    ("cbl.npz", '{"alpha": "raw"}', '{"mode": "head-only"}'),   # alpha a logit under a sigmoid
+])
+def test_the_public_forms_are_needed(upstream, option, plain, tmp_path, monkeypatch):
+    """Without the upstream option, the reference of minifb's default form does not pass the
+    public code's check: the option is what makes them match."""
+    monkeypatch.chdir(tmp_path)
+    blocks = code_blocks(DOC)
+    write = guide_block(blocks, f"--out {upstream}")
+    check = guide_block(blocks, f'np.load("{upstream}")')
+    keep = [blocks[guide_block(blocks, "import torch")], blocks[guide_block(blocks, "class PatchEmbed")],
+            blocks[guide_block(blocks, "from cbl_model import")], (blocks[write][0], blocks[write][1].replace(option, plain)),
+            blocks[check]]
+    with pytest.raises((MismatchError, KeyError, RuntimeError)):
+        run_the_guide(keep, {"__name__": "validate_md"}, monkeypatch)
 
 
 def load_into_twin(path):
@@ -72,10 +116,13 @@ EXPORTS = [("feedback-vit",
             ["--config", SMALL_VIT[:-1] + ', "mixer": "hybrid", "mode": "all-stages", "alpha": "gated"}']),
            ("fftnet-vit-windowed", ["--config", SMALL_VIT[:-1] + ', "patch": 2, "window": 4}', "--dtype", "float32"]),
            ("feedback-audio-cnn", ["--config", '{"widths": [4, 8, 8], "hidden": 16, "step_loss": true}',
-                                   "--input-shape", "1,12,20"])]
+                                   "--input-shape", "1,12,20"]),
+           ("fftnet-vit", ["--config", SMALL_VIT[:-1] + ', "mixer_norm": "post"}']),
+           ("feedback-cnn", ["--config", '{"widths": [4, 8, 8], "hidden": 8, "image_size": 8, "alpha": "raw", '
+                                         '"mode": "all-stages"}'])]
 
 
-@pytest.mark.parametrize("name,options", EXPORTS, ids=[e[0] for e in EXPORTS])
+@pytest.mark.parametrize("name,options", EXPORTS, ids=[f"{e[0]}-{i}" for i, e in enumerate(EXPORTS)])
 def test_reference_file_matches_the_torch_twin(name, options, tmp_path, device, check):
     """Everything the file promises, checked through compare() against an independent PyTorch twin
     (the file made on the test's device, the twin run on the CPU)."""

@@ -169,7 +169,8 @@ class TorchFeedback(nn.Module):
     after the plain pass, T times: z = g(y); refine the chosen stages h_l <- a h_l + (1 - a) psi(h_l, z)
     (all-stages: each later stage recomputed from the refined one before its own refinement); y = head(h_L);
     T = steps_train in training mode, steps_eval in evaluation mode.
-    alpha: a float, 'learnable' (a = sigmoid(a_l), a_l trained) or 'gated' (a = sigmoid(V [h; z] + c))."""
+    alpha: a float, 'learnable' (a = sigmoid(a_l), a_l trained), 'raw' (a = a_l, trained, from 0) or
+    'gated' (a = sigmoid(V [h; z] + c))."""
 
     def __init__(self, network, stage_axes, num_classes, context_dim=64, mode="head-only", alpha="learnable",
                  steps_train=2, steps_eval=2, step_loss=False):
@@ -183,12 +184,16 @@ class TorchFeedback(nn.Module):
         self.adapters = nn.ModuleList([TorchContextAdapter(c, context_dim, a) for c, a in features])
         if alpha == "learnable":
             self.alpha_logits = nn.Parameter(torch.zeros(len(self.refined)))
+        elif alpha == "raw":
+            self.alphas = nn.Parameter(torch.zeros(len(self.refined)))
         elif alpha == "gated":
             self.gates = nn.ModuleList([TorchContextAdapter(c, context_dim, a, torch.sigmoid) for c, a in features])
 
     def blend(self, k, h, z):
         if self.alpha == "learnable":
             a = torch.sigmoid(self.alpha_logits[k])
+        elif self.alpha == "raw":
+            a = self.alphas[k]
         elif self.alpha == "gated":
             a = self.gates[k](h, z)
         else:
@@ -343,15 +348,16 @@ class TorchHybridMixer(nn.Module):
 # ---- the Vision Transformer ---------------------------------------------------------------------------
 
 class TorchEncoderBlock(nn.Module):
-    """Pre-norm: x + Dropout(Mix(LN(x))), then x + MLP(LN(x))."""
+    """Pre-norm: x + Dropout(Mix(LN(x))), or with mixer_norm 'post' x + LN(x + Dropout(Mix(x))); then x + MLP(LN(x))."""
 
-    def __init__(self, dim, mixer, mlp_ratio, dropout):
+    def __init__(self, dim, mixer, mlp_ratio, dropout, mixer_norm="pre"):
         super().__init__()
         self.norm1, self.mixer, self.drop = nn.LayerNorm(dim), mixer, nn.Dropout(dropout)
         self.norm2, self.mlp = nn.LayerNorm(dim), TorchMLP(dim, int(dim * mlp_ratio), dropout)
+        self.post = mixer_norm == "post"
 
     def forward(self, x):
-        x = x + self.drop(self.mixer(self.norm1(x)))
+        x = x + self.norm1(x + self.drop(self.mixer(x))) if self.post else x + self.drop(self.mixer(self.norm1(x)))
         return x + self.mlp(self.norm2(x))
 
 
@@ -404,12 +410,13 @@ def torch_mixer(kind, dim, num_tokens, heads, dropout, window=None, levels=None)
 
 class TorchViT(nn.Module):
     def __init__(self, image_size=32, patch=4, dim=192, depth=6, heads=6, mlp_ratio=3, dropout=0.1, num_classes=10,
-                 mixer="attention", in_channels=3, window=None, levels=None):
+                 mixer="attention", in_channels=3, window=None, levels=None, mixer_norm="pre"):
         super().__init__()
         tokens = (image_size // patch) ** 2 + 1
         self.stem = TorchPatchEmbedding(image_size, patch, in_channels, dim, dropout)
         self.stages = nn.ModuleList([
-            TorchEncoderBlock(dim, torch_mixer(mixer, dim, tokens, heads, dropout, window, levels), mlp_ratio, dropout)
+            TorchEncoderBlock(dim, torch_mixer(mixer, dim, tokens, heads, dropout, window, levels), mlp_ratio, dropout,
+                              mixer_norm)
             for _ in range(depth)])
         self.head = TorchClassifierHead(dim, num_classes)
         self.stage_channels = [dim] * depth
@@ -522,7 +529,7 @@ TWINS = {
     "feedback-vit": (feedback_vit_twin, VIT_ATTENTION),
     "cnn": (lambda **c: TorchCNN(**c), ()),
     "feedback-cnn": (feedback_cnn_twin(), ()),
-    "audio-cnn": (lambda **c: TorchCNN(num_classes=12, in_channels=1, audio=True, **c), ()),
+    "audio-cnn": (lambda **c: TorchCNN(**{"num_classes": 12, "in_channels": 1, **c}, audio=True), ()),
     "feedback-audio-cnn": (feedback_cnn_twin(num_classes=12, in_channels=1, audio=True), ()),
     "lra-transformer": (lambda **c: TorchSequenceClassifier(mixer="attention", **c), ()),
     "lra-fnet": (lambda **c: TorchSequenceClassifier(mixer="fnet", **c), ()),
