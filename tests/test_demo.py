@@ -95,7 +95,7 @@ def test_the_summary_calls_noise_noise_and_a_clear_gap_a_finding():
                                            trained=[0.3, 0.3, 0.3], first=[0.2, 0.2, 0.2], last=[0.3, 0.31, 0.29],
                                            cnn=[0.3, 0.2, 0.4], factors=[0.5, 0.6])))
     assert "difference +10.7 points, beyond seed noise" in clear and "the refinement converges" in clear
-    assert "25.0x the time and 100x the MACs at 1024 tokens" in clear
+    assert "attention against the FFT mixer, one layer: 1.0x the time and 10x the MACs at 64 tokens; 25.0x the time and 100x the MACs at 1024 tokens" in clear
 
 
 def test_welch_and_paired_t_against_known_values():

@@ -73,7 +73,7 @@ def run(args) -> int:
     with blas_threads(args.threads):
         results = experiments(args, tokens, started)
     results["seconds"] = time.perf_counter() - started
-    from ..train import write_json
+    from ..run_folder import write_json
     write_json(out.with_suffix(".json"), results)
     figure = None
     if importlib.util.find_spec("matplotlib") is not None:
@@ -143,7 +143,7 @@ def summary(results: dict) -> list[str]:
     for n in (shortest, longest):
         a, f = cost["attention", n], cost["fft", n]
         ratios.append(f"{a['seconds'] / f['seconds']:.1f}x the time and {a['macs'] / f['macs']:.0f}x the MACs at {n} tokens")
-    lines.append(f"  cost       one attention layer takes {'; '.join(ratios)} of one FFT mixer (N^2 against N log N)")
+    lines.append(f"  cost       attention against the FFT mixer, one layer: {'; '.join(ratios)} (N^2 against N log N)")
 
     fft, attention = _accuracies(results["mixing"], mixer="fft"), _accuracies(results["mixing"], mixer="attention")
     verdict = welch(fft, attention)

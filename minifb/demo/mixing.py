@@ -27,7 +27,7 @@ VIT = {"patch": 2, "dim": 32, "depth": 1, "heads": 2, "mlp_ratio": 2, "dropout":
 COST_DIM, COST_HEADS, COST_BATCH = 32, 2, 4
 
 
-def mixer_cost(tokens, repeats: int = 2, seed: int = 0) -> list[dict]:
+def mixer_cost(tokens, repeats: int = 3, seed: int = 0) -> list[dict]:
     """Seconds (forward + backward, best of ``repeats``) and MACs per example of each mixer at each N."""
     rng = np.random.default_rng(seed)
     rows = []

@@ -34,7 +34,7 @@ def flip(x, rng):
 
 def load(train_images: int | None, test_images: int | None):
     """The sample as a ``minifb.train.TaskData`` on the CPU (the first images of a fixed shuffle)."""
-    from ..train import TaskData, subset
+    from ..data.tasks import TaskData, subset
     parts = []
     for train, limit in ((True, train_images), (False, test_images)):
         images, labels = load_cifar10_sample(train)
