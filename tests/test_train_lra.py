@@ -34,7 +34,7 @@ def test_lra_image_trains_resumes_and_evaluates(tmp_path):
     assert second.returncode == 0, second.stderr
     resumed = read_lines(tmp_path / "resumed" / "metrics.jsonl")
     assert_records_close([without_timing(m) for m in resumed], [without_timing(m) for m in metrics], rel=1e-6)
-    evaluated = minifb_cli("eval", tmp_path / "whole" / "checkpoint.npz", "--data-dir", data)
+    evaluated = minifb_cli("eval", tmp_path / "whole" / "checkpoint.npz", "--data-dir", data, "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout.splitlines()[-1])["test_accuracy"] == metrics[-1]["test_accuracy"]
 
