@@ -1,6 +1,8 @@
 """Shared test set-up: hypothesis profiles, the backend parametrization, shared data paths."""
 import os
 import pathlib
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -45,3 +47,17 @@ def _seeded():
     minifb.seed(0)
     np.random.seed(0)
     yield
+
+
+def cpp20_compiler(folder) -> str:
+    """A C++ compiler that builds C++20 with <barrier> (for the CPU build of the CUDA kernels in
+    tests/cuda_emulator), tried in ``folder``; the test is skipped where there is none."""
+    compiler = shutil.which("g++") or shutil.which("clang++")
+    if compiler is None:
+        pytest.skip("no C++ compiler for the CPU build of the CUDA kernels")
+    probe = pathlib.Path(folder) / "probe.cpp"
+    probe.write_text("#include <barrier>\nint main() { std::barrier<> b(1); b.arrive_and_wait(); }\n")
+    if subprocess.run([compiler, "-std=c++20", "-pthread", str(probe), "-o", str(probe.with_suffix(""))],
+                      capture_output=True).returncode:
+        pytest.skip(f"{compiler} cannot build C++20 with <barrier>")
+    return compiler

@@ -9,13 +9,13 @@ PYTHONPATH=. python -m pytest -q tests/test_attention_kernel.py
 """
 import math
 import pathlib
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
 import minifb as mf
+from conftest import cpp20_compiler
 from minifb import backend
 from minifb.autograd import attention_kernel as ak
 from minifb.autograd.gradcheck import gradcheck
@@ -76,15 +76,8 @@ EMULATOR = pathlib.Path(__file__).with_name("cuda_emulator")
 @pytest.fixture(scope="module")
 def emulated(tmp_path_factory):
     """The attention kernels built for the CPU; skipped where no C++20 compiler (with <barrier>) is found."""
-    compiler = shutil.which("g++") or shutil.which("clang++")
     folder = tmp_path_factory.mktemp("attention_emulator")
-    if compiler is None:
-        pytest.skip("no C++ compiler for the CPU build of the CUDA kernels")
-    probe = folder / "probe.cpp"
-    probe.write_text("#include <barrier>\nint main() { std::barrier<> b(1); b.arrive_and_wait(); }\n")
-    if subprocess.run([compiler, "-std=c++20", "-pthread", str(probe), "-o", str(folder / "probe")],
-                      capture_output=True).returncode:
-        pytest.skip(f"{compiler} cannot build C++20 with <barrier>")
+    compiler = cpp20_compiler(folder)
     binary = folder / "attention_main"
     build = subprocess.run([compiler, "-std=c++20", "-O1", "-pthread", f"-I{EMULATOR}",
                             f"-I{pathlib.Path(ak.SOURCE).parent}", str(EMULATOR / "attention_main.cpp"),

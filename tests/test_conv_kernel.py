@@ -4,13 +4,13 @@ On the CPU the kernel is compiled as C++ and run through tests/cuda_emulator (sk
 compiler); on a GPU it runs through conv2d with set_implicit_gemm(True), forward and backward.
 """
 import pathlib
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
 import minifb as mf
+from conftest import cpp20_compiler
 from minifb import backend
 from minifb.autograd import conv
 from minifb.autograd.conv import _Geometry, conv2d
@@ -23,23 +23,11 @@ GEOMETRIES = [
 ]
 
 
-def compiler_or_skip(folder):
-    compiler = shutil.which("g++") or shutil.which("clang++")
-    if compiler is None:
-        pytest.skip("no C++ compiler for the CPU build of the CUDA kernels")
-    probe = folder / "probe.cpp"
-    probe.write_text("#include <barrier>\nint main() { std::barrier<> b(1); b.arrive_and_wait(); }\n")
-    if subprocess.run([compiler, "-std=c++20", "-pthread", str(probe), "-o", str(folder / "probe")],
-                      capture_output=True).returncode:
-        pytest.skip(f"{compiler} cannot build C++20 with <barrier>")
-    return compiler
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", GEOMETRIES)
 def test_emulated_implicit_gemm_matches_im2col(tmp_path, shape, dtype):
-    compiler = compiler_or_skip(tmp_path)
+    compiler = cpp20_compiler(tmp_path)
     n, c, h, w, c_out, kh, kw, stride, padding = shape
     geometry = _Geometry(c, h, w, c_out, kh, kw, stride, padding)
     (tmp_path / "geometry.h").write_text(geometry.cuda_constants())

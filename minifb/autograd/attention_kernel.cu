@@ -159,6 +159,33 @@ __device__ __forceinline__ void score_tile(T (&s)[RPT][CPT], T (&t)[RPT][CPT], c
     }
 }
 
+// A score tile of this thread's (RPT, CPT) entries: set to zero, or written to dst (64 rows of 64 + PAD)
+template <typename T> __device__ __forceinline__ void clear(T (&s)[RPT][CPT]) {
+#pragma unroll
+    for (int i = 0; i < RPT; ++i)
+#pragma unroll
+        for (int j = 0; j < CPT; ++j) s[i][j] = T(0);
+}
+template <typename T>
+__device__ __forceinline__ void stash_scores(T* dst, const T (&s)[RPT][CPT], int tr, int tc) {
+#pragma unroll
+    for (int i = 0; i < RPT; ++i)
+#pragma unroll
+        for (int j = 0; j < CPT; ++j) dst[(tr + 16 * i) * (64 + PAD) + tc + 8 * j] = s[i][j];
+}
+
+// acc += s y for this thread's score entries s: s goes through the shared buffer (64 rows of 64 + PAD),
+// then the product; barriers after each step. A caller whose buffer aliases a tile still being read
+// places a barrier before.
+template <typename T, int D>
+__device__ __forceinline__ void multiply_through(T (&acc)[RPT][D / 8], const T (&s)[RPT][CPT], T* buffer,
+                                                 const T* y, int tr, int tc) {
+    stash_scores(buffer, s, tr, tc);
+    __syncthreads();
+    accumulate_product<T, D>(acc, buffer, y, tr, tc);
+    __syncthreads();
+}
+
 // Row r of a (64, D) tile, this thread's columns, from acc[i] times factor, to dst (a row of D).
 template <typename T, int D>
 __device__ __forceinline__ void store_row(T* dst, const T (&acc)[D / 8], T factor, int tc) {
@@ -209,10 +236,7 @@ __global__ void __launch_bounds__(THREADS) attention_forward(
         load_tile<T, D>(v_s, v_g, stride, col0, n);
         __syncthreads();
         T s[RPT][CPT];
-#pragma unroll
-        for (int i = 0; i < RPT; ++i)
-#pragma unroll
-            for (int j = 0; j < CPT; ++j) s[i][j] = T(0);
+        clear(s);
         score_tile<T, D, false>(s, s, q_s, k_s, nullptr, nullptr, tr, tc);
         // online softmax: rescale what the earlier tiles gave by 2^(m_old - m_new)
 #pragma unroll
@@ -238,15 +262,8 @@ __global__ void __launch_bounds__(THREADS) attention_forward(
 #pragma unroll
             for (int c = 0; c < D / 8; ++c) acc[i][c] *= alpha;
         }
-        __syncthreads();  // every thread is done with k_s: P goes there
-        T* p_s = k_s;
-#pragma unroll
-        for (int i = 0; i < RPT; ++i)
-#pragma unroll
-            for (int j = 0; j < CPT; ++j) p_s[(tr + 16 * i) * (BC + PAD) + tc + 8 * j] = s[i][j];
-        __syncthreads();
-        accumulate_product<T, D>(acc, p_s, v_s, tr, tc);
-        __syncthreads();  // before the next tiles overwrite k_s and v_s
+        __syncthreads();  // every thread is done with k_s: P goes there (multiply_through)
+        multiply_through<T, D>(acc, s, k_s, v_s, tr, tc);   // ends with the barrier the next tiles need
     }
 #pragma unroll
     for (int i = 0; i < RPT; ++i) {
@@ -315,10 +332,8 @@ __global__ void __launch_bounds__(THREADS) attention_backward_kv(
         }
         __syncthreads();
         T st[RPT][CPT], dpt[RPT][CPT];   // S^T and (G V^T)^T: rows are keys, columns queries
-#pragma unroll
-        for (int i = 0; i < RPT; ++i)
-#pragma unroll
-            for (int j = 0; j < CPT; ++j) st[i][j] = dpt[i][j] = T(0);
+        clear(st);
+        clear(dpt);
         score_tile<T, D, true>(st, dpt, k_s, q_s, v_s, g_s, tr, tc);
 #pragma unroll
         for (int j = 0; j < CPT; ++j) {
@@ -334,20 +349,8 @@ __global__ void __launch_bounds__(THREADS) attention_backward_kv(
             }
         }
         // x_s was last read before the closing barrier of the previous tile
-#pragma unroll
-        for (int i = 0; i < RPT; ++i)
-#pragma unroll
-            for (int j = 0; j < CPT; ++j) x_s[(tr + 16 * i) * (BR + PAD) + tc + 8 * j] = dpt[i][j];
-        __syncthreads();
-        accumulate_product<T, D>(dk, x_s, q_s, tr, tc);
-        __syncthreads();
-#pragma unroll
-        for (int i = 0; i < RPT; ++i)
-#pragma unroll
-            for (int j = 0; j < CPT; ++j) x_s[(tr + 16 * i) * (BR + PAD) + tc + 8 * j] = st[i][j];
-        __syncthreads();
-        accumulate_product<T, D>(dv, x_s, g_s, tr, tc);
-        __syncthreads();  // before the next tiles overwrite q_s, g_s and x_s
+        multiply_through<T, D>(dk, dpt, x_s, q_s, tr, tc);
+        multiply_through<T, D>(dv, st, x_s, g_s, tr, tc);   // ends with the barrier the next tiles need
     }
 #pragma unroll
     for (int i = 0; i < RPT; ++i) {
@@ -399,10 +402,8 @@ __global__ void __launch_bounds__(THREADS) attention_backward_q(
         load_tile<T, D>(v_s, q_g + 2 * dm, stride, col0, n);
         __syncthreads();
         T s[RPT][CPT], dp[RPT][CPT];
-#pragma unroll
-        for (int i = 0; i < RPT; ++i)
-#pragma unroll
-            for (int j = 0; j < CPT; ++j) s[i][j] = dp[i][j] = T(0);
+        clear(s);
+        clear(dp);
         score_tile<T, D, true>(s, dp, q_s, k_s, g_s, v_s, tr, tc);
 #pragma unroll
         for (int i = 0; i < RPT; ++i)
@@ -414,15 +415,8 @@ __global__ void __launch_bounds__(THREADS) attention_backward_q(
                           : kept(rowkey[i], (unsigned)col, threshold) ? keep_scale : T(0);
                 s[i][j] = p * (dp[i][j] * z - row_delta[i]);   // dS
             }
-        __syncthreads();  // every thread is done with v_s: dS goes there
-        T* ds_s = v_s;
-#pragma unroll
-        for (int i = 0; i < RPT; ++i)
-#pragma unroll
-            for (int j = 0; j < CPT; ++j) ds_s[(tr + 16 * i) * (BC + PAD) + tc + 8 * j] = s[i][j];
-        __syncthreads();
-        accumulate_product<T, D>(dq, ds_s, k_s, tr, tc);
-        __syncthreads();  // before the next tiles overwrite k_s and v_s
+        __syncthreads();  // every thread is done with v_s: dS goes there (multiply_through)
+        multiply_through<T, D>(dq, s, v_s, k_s, tr, tc);    // ends with the barrier the next tiles need
     }
 #pragma unroll
     for (int i = 0; i < RPT; ++i) {
