@@ -46,8 +46,22 @@ def gradcheck(f, *inputs, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1
     if not checked:
         raise ValueError("gradcheck: no floating-point Tensor among the inputs")
     rng = np.random.default_rng(seed)
-    xp = backend.get_array_module(*[xs[i].data for i in checked])
+    loss = _projected_loss(f, xs, rng)
+    for i in checked:
+        xs[i].grad = None
+    loss(*xs).backward()
+    for i in checked:
+        x = xs[i]
+        grad = x.grad if x.grad is not None else backend.get_array_module(x.data).zeros_like(x.data)
+        slope = _Slope(loss, xs, i, grad, eps)
+        check_directions(slope, x, rng, directions, rtol, atol)
+        if full if full is not None else x.size <= max_full:
+            check_elements(slope, x, rtol, atol)
+    return True
 
+
+def _projected_loss(f, xs, rng):
+    """L(*args) = sum Re(conj(w) f(*args)) for a fixed random w of f's output shape (complex if f is)."""
     with no_grad():
         out = f(*xs)  # only its shape and kind are needed here
     if not isinstance(out, Tensor):
@@ -55,59 +69,69 @@ def gradcheck(f, *inputs, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1
     w = rng.standard_normal(out.shape)
     if out.is_complex:
         w = w + 1j * rng.standard_normal(out.shape)
-    w = xp.asarray(w)
+    w = backend.get_array_module(out.data).asarray(w)
 
     def loss(*args) -> Tensor:
         y = f(*args)
         return _sum((y * w.conj()).real if y.is_complex else y * w)
+    return loss
 
-    def loss_value(i, perturbed) -> float:
-        args = list(xs)
-        args[i] = Tensor(perturbed)
+
+class _Slope:
+    """The derivative of the loss along a direction v of input ``i``, two ways."""
+
+    def __init__(self, loss, xs, i, grad, eps):
+        self.loss, self.xs, self.i, self.grad, self.eps = loss, xs, i, grad, eps
+
+    def analytic(self, v) -> float:
+        """From backward: sum Re(conj(grad) v)."""
+        return float((self.grad.conj() * v).real.sum())
+
+    def numeric(self, v) -> float:
+        """Central difference (L(x + eps v) - L(x - eps v)) / (2 eps)."""
+        base = self.xs[self.i].data
+        return (self._value(base + self.eps * v) - self._value(base - self.eps * v)) / (2 * self.eps)
+
+    def _value(self, perturbed) -> float:
+        args = list(self.xs)
+        args[self.i] = Tensor(perturbed)
         with no_grad():
-            return float(loss(*args).item())
+            return float(self.loss(*args).item())
 
-    for i in checked:
-        xs[i].grad = None
-    loss(*xs).backward()
+    def describe(self, x) -> str:
+        return f"gradcheck: input {self.i} (shape {x.shape}, {x.dtype})"
 
-    for i in checked:
-        x = xs[i]
-        grad = x.grad if x.grad is not None else xp.zeros_like(x.data)
-        base = x.data
-        units = [1.0, 1j] if x.is_complex else [1.0]
 
-        def numeric(v):
-            return (loss_value(i, base + eps * v) - loss_value(i, base - eps * v)) / (2 * eps)
+def check_directions(slope: _Slope, x: Tensor, rng, directions: int, rtol: float, atol: float) -> None:
+    """Along ``directions`` random unit vectors (complex for a complex input): cheap at any size."""
+    xp = backend.get_array_module(x.data)
+    for k in range(directions):
+        v = rng.standard_normal(x.shape)
+        if x.is_complex:
+            v = v + 1j * rng.standard_normal(x.shape)
+        v = xp.asarray(v / max(np.linalg.norm(v), 1e-12)).astype(x.data.dtype)
+        a, n = slope.analytic(v), slope.numeric(v)
+        if not np.isclose(a, n, rtol=rtol, atol=atol):
+            raise GradcheckError(f"{slope.describe(x)}: along random direction {k} backward gives {a:.10g}, "
+                                 f"finite differences {n:.10g}")
 
-        def analytic(v):
-            return float((grad.conj() * v).real.sum())
 
-        for k in range(directions):
-            v = rng.standard_normal(x.shape)
-            if x.is_complex:
-                v = v + 1j * rng.standard_normal(x.shape)
-            v = xp.asarray(v / max(np.linalg.norm(v), 1e-12)).astype(base.dtype)
-            a, n = analytic(v), numeric(v)
-            if not np.isclose(a, n, rtol=rtol, atol=atol):
-                raise GradcheckError(f"gradcheck: input {i} (shape {x.shape}, {x.dtype}): along random direction {k} "
-                                     f"backward gives {a:.10g}, finite differences {n:.10g}")
-
-        if full if full is not None else x.size <= max_full:
-            worst = None
-            for flat in range(x.size):
-                for unit in units:
-                    v = xp.zeros(x.size, dtype=base.dtype)
-                    v[flat] = unit
-                    v = v.reshape(x.shape)
-                    a, n = analytic(v), numeric(v)
-                    err = abs(a - n) - rtol * abs(n)
-                    if err > atol and (worst is None or err > worst[0]):
-                        worst = (err, flat, unit, a, n)
-            if worst is not None:
-                _, flat, unit, a, n = worst
-                where = np.unravel_index(flat, x.shape) if x.shape else ()
-                part = "imaginary part" if unit == 1j else "element"
-                raise GradcheckError(f"gradcheck: input {i} (shape {x.shape}, {x.dtype}): worst {part} {tuple(int(j) for j in where)}: "
-                                     f"backward gives {a:.10g}, finite differences {n:.10g}")
-    return True
+def check_elements(slope: _Slope, x: Tensor, rtol: float, atol: float) -> None:
+    """Element by element (the real and, for a complex input, the imaginary unit of each): the full
+    gradient, which for the random projection exercises the full Jacobian. Reports the worst one."""
+    xp = backend.get_array_module(x.data)
+    worst = None
+    for flat in range(x.size):
+        for unit in ([1.0, 1j] if x.is_complex else [1.0]):
+            v = xp.zeros(x.size, dtype=x.data.dtype)
+            v[flat] = unit
+            a, n = slope.analytic(v.reshape(x.shape)), slope.numeric(v.reshape(x.shape))
+            err = abs(a - n) - rtol * abs(n)
+            if err > atol and (worst is None or err > worst[0]):
+                worst = (err, flat, unit, a, n)
+    if worst is not None:
+        _, flat, unit, a, n = worst
+        where = tuple(int(j) for j in np.unravel_index(flat, x.shape)) if x.shape else ()
+        part = "imaginary part" if unit == 1j else "element"
+        raise GradcheckError(f"{slope.describe(x)}: worst {part} {where}: backward gives {a:.10g}, "
+                             f"finite differences {n:.10g}")

@@ -62,28 +62,20 @@ def irfft(x, n=None, axis=-1, norm="backward"):
     return _transform("irfft", x, None if n is None else (n,), (axis,), norm)
 
 
-@primitive("fft2")
-def fft2(x, s=None, axes=(-2, -1), norm="backward"):
-    """fft over two axes (a separable product of one-axis DFTs);  VJP: ifft2(g), dual norm."""
-    return _transform("fft2", x, s, axes, norm)
+def _two_axes(name: str, doc: str):
+    """The 2-D transform ``name``(x, s=None, axes=(-2, -1), norm="backward"), documented by ``doc``."""
+    def transform(x, s=None, axes=(-2, -1), norm="backward"):
+        return _transform(name, x, s, axes, norm)
+    transform.__name__ = transform.__qualname__ = name
+    transform.__doc__ = doc
+    return primitive(name)(transform)
 
 
-@primitive("ifft2")
-def ifft2(x, s=None, axes=(-2, -1), norm="backward"):
-    """ifft over two axes;  VJP: fft2(g), dual norm."""
-    return _transform("ifft2", x, s, axes, norm)
-
-
-@primitive("rfft2")
-def rfft2(x, s=None, axes=(-2, -1), norm="backward"):
-    """rfft along axes[1], then fft along axes[0];  VJP: irfft2(g / v), dual norm."""
-    return _transform("rfft2", x, s, axes, norm)
-
-
-@primitive("irfft2")
-def irfft2(x, s=None, axes=(-2, -1), norm="backward"):
-    """ifft along axes[0], then irfft along axes[1] (s: output lengths);  VJP: v * rfft2(g), dual norm."""
-    return _transform("irfft2", x, s, axes, norm)
+fft2 = _two_axes("fft2", "fft over two axes (a separable product of one-axis DFTs);  VJP: ifft2(g), dual norm.")
+ifft2 = _two_axes("ifft2", "ifft over two axes;  VJP: fft2(g), dual norm.")
+rfft2 = _two_axes("rfft2", "rfft along axes[1], then fft along axes[0];  VJP: irfft2(g / v), dual norm.")
+irfft2 = _two_axes("irfft2", "ifft along axes[0], then irfft along axes[1] (s: output lengths);  "
+                             "VJP: v * rfft2(g), dual norm.")
 
 
 @primitive("fftshift")

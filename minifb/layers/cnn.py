@@ -39,18 +39,13 @@ class CNN(StagedNetwork):
                              f"got widths={widths}, image_size={image_size}")
         w1, w2, w3 = widths
         self.num_classes, self.in_channels, self.image_size = num_classes, in_channels, image_size
+        self.image_shape = (in_channels, image_size, image_size)
         flat = w3 * (image_size // 4) ** 2
         self.stem = None
         self.stages = ModuleList([conv_stage(in_channels, w1, pool=False), conv_stage(w1, w2, pool=True),
                                   conv_stage(w2, w3, pool=True), Sequential(Flatten(), Linear(flat, hidden), ReLU())])
         self.head = Sequential(Dropout(dropout), Linear(hidden, num_classes))
         self.stage_features = [(w1, 1), (w2, 1), (w3, 1), (hidden, -1)]
-
-    def check_input(self, x) -> None:
-        expected = (self.in_channels, self.image_size, self.image_size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"{type(self).__name__}: expected images of shape (N, {', '.join(map(str, expected))}), "
-                             f"got {tuple(x.shape)}")
 
 
 class FeedbackCNN(ContextualFeedback):

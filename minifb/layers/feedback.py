@@ -94,8 +94,14 @@ class StagedNetwork(RefiningClassifier):
             states.append(h)
         return states
 
+    image_shape = None  # (C, H, W) of the images the network reads: check_input rejects other shapes
+
     def check_input(self, x) -> None:
-        """Override to reject inputs of the wrong shape with a clear message."""
+        """Reject inputs of the wrong shape with a clear message (override for other inputs)."""
+        expected = self.image_shape
+        if expected is not None and (x.ndim != 4 or tuple(x.shape[1:]) != tuple(expected)):
+            raise ValueError(f"{type(self).__name__}: expected images of shape "
+                             f"(N, {', '.join(map(str, expected))}), got {tuple(x.shape)}")
 
 
 class ContextAdapter(Module):

@@ -134,19 +134,14 @@ class ViT(StagedNetwork):
         super().__init__()
         if dim % heads:
             raise ValueError(f"ViT: dim {dim} must be a multiple of heads {heads}")
-        self.image_size, self.in_channels, self.num_classes, self.mixer = image_size, in_channels, num_classes, mixer
+        self.image_size, self.in_channels, self.num_classes = image_size, in_channels, num_classes
+        self.mixer, self.image_shape = mixer, (in_channels, image_size, image_size)
         self.stem = PatchEmbedding(image_size, patch, in_channels, dim, dropout)
         num_tokens = self.stem.num_patches + 1
         self.stages = ModuleList([EncoderBlock(dim, make_mixer(mixer, dim, num_tokens, heads, dropout, window, levels),
                                                mlp_ratio, dropout, mixer_norm=mixer_norm) for _ in range(depth)])
         self.head = ClassifierHead(dim, num_classes)
         self.stage_features = [(dim, -1)] * depth
-
-    def check_input(self, x) -> None:
-        expected = (self.in_channels, self.image_size, self.image_size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"{type(self).__name__}: expected images of shape (N, {', '.join(map(str, expected))}), "
-                             f"got {tuple(x.shape)}")
 
     def extra_repr(self):
         return f"mixer={self.mixer!r}"
