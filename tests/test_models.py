@@ -275,6 +275,15 @@ def test_lra_classifier_settings_and_input_are_checked():
         models.create("lra-fftnet", task="image", qkv_dim=8)
 
 
+def test_lra_classifier_takes_token_arrays_and_tensors(device):
+    model = models.create("lra-fnet", **TINY["lra-fnet"]).to(device).eval()
+    tokens = mf.backend.xp_for(device).asarray(np.random.default_rng(1).integers(0, 16, (3, 12)).astype(np.uint8))
+    with mf.no_grad():
+        from_array, from_tensor = model(tokens), model(mf.Tensor(tokens, device=device))
+    np.testing.assert_array_equal(mf.asnumpy(from_array), mf.asnumpy(from_tensor))
+    assert from_array.shape == (3, 10)   # ListOps: 10 classes
+
+
 def test_lra_sinusoids_are_vaswanis():
     from minifb.layers.sequence_classifier import sinusoidal_positions
     table = sinusoidal_positions(50, 6)[0]

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from ..autograd.shape import concatenate, expand
+from ..autograd.tensor import Tensor
 from .activation import Dropout, ReLU
 from .feedback import RefiningClassifier
 from .linear import Embedding, Linear
@@ -105,7 +106,7 @@ class SequenceClassifier(RefiningClassifier):
         self.head = Sequential(Linear(dim, c["mlp_dim"]), ReLU(), Linear(c["mlp_dim"], c["num_classes"]))
 
     def forward(self, tokens):
-        data = getattr(tokens, "data", tokens)
+        data = tokens.data if isinstance(tokens, Tensor) else tokens   # a raw array's .data is its buffer
         if data.ndim != 2 or data.shape[1] != self.max_length:
             raise ValueError(f"SequenceClassifier: expected token ids of shape (B, {self.max_length}), "
                              f"got {tuple(data.shape)}")
