@@ -18,6 +18,7 @@
 source "$(dirname "$0")/common.sh"
 WALL=${WALL:-420}                  # seconds for the whole script
 STARTUP=${STARTUP:-75}             # kept free for process start, data loading, the last epoch's evaluation
+GRACE=${GRACE:-30}                 # then runs still going (a first epoch longer than the limit) are stopped
 DATA=${DATA:-/tmp/cifar10}
 LRA_DATA=${LRA_DATA:-/tmp/lra}
 SEED=${SEED:-0}
@@ -69,4 +70,15 @@ for entry in "${generated[@]}"; do
         echo "generating $task failed: $(tail -n 3 "$RESULTS/lra-data-$task.log")"
     fi
 done
+# A run stops itself before an epoch that would end after its limit, but its first epoch always
+# runs: whatever still runs GRACE seconds after WALL is stopped (its finished epochs are on disk).
+runs=$(jobs -pr)
+if [ -n "$runs" ]; then
+    # shellcheck disable=SC2086  # a list of process ids
+    (sleep $((WALL + GRACE - SECONDS > 0 ? WALL + GRACE - SECONDS : 0)); kill $runs 2>/dev/null) &
+    watchdog=$!
+    # shellcheck disable=SC2086
+    wait $runs
+    kill "$watchdog" 2>/dev/null
+fi
 finish
