@@ -160,14 +160,20 @@ def to_source(tokens) -> str:
     return to_sources(np.asarray(tokens)[None])[0]
 
 
+WRITE_CHUNK = 8192  # trees turned into text at a time: the per-token arrays of to_sources stay small
+
+
 def write_listops_tsv(path, tokens, labels) -> None:
     """The official layout: header Source, Target; one tree (``to_source``) and its value a line; atomic."""
-    text = io.StringIO()
-    writer = csv.writer(text, delimiter="\t")
-    writer.writerow(["Source", "Target"])
-    writer.writerows(zip(to_sources(tokens), (int(label) for label in labels)))
     with atomic_write(path, "write_listops_tsv") as f:
-        f.write(text.getvalue().encode())
+        for first in range(0, max(len(tokens), 1), WRITE_CHUNK):
+            text = io.StringIO()
+            writer = csv.writer(text, delimiter="\t")
+            if first == 0:
+                writer.writerow(["Source", "Target"])
+            rows = slice(first, first + WRITE_CHUNK)
+            writer.writerows(zip(to_sources(tokens[rows]), (int(label) for label in labels[rows])))
+            f.write(text.getvalue().encode())
 
 
 def read_listops_tsv(path, max_length: int = 2000):
