@@ -106,7 +106,9 @@ def lra_tables(runs: list[dict]) -> str:
             got = cells.get((model, task))
             values += [mean_std(got) if got else "", f"{SOURCE[model][task]:.2f}"]
         rows.append(f"| {label} | " + " | ".join(values) + " |")
-    rows += ["", "| run | task | model | parameters | epochs done | best val epoch | val accuracy (%) "
+    rows += ["", "Pathfinder (minifb) is minifb's generated Pathfinder-32 (docs/lra.md), the source's is LRA's "
+             "official set; the minifb columns follow the reduced protocol of experiments/lra.sh.",
+             "", "| run | task | model | parameters | epochs done | best val epoch | val accuracy (%) "
              "| test accuracy (%) | training examples | sequences / s | device |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for run in runs:
