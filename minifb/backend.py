@@ -42,7 +42,8 @@ def _import_cupy():
         try:
             count = cupy.cuda.runtime.getDeviceCount()
         except Exception as e:  # CUDA driver missing or broken
-            raise RuntimeError(f"device 'cuda': CuPy is installed but no CUDA GPU is usable ({e}); {_INSTALL_HINT}") from e
+            raise RuntimeError(f"device 'cuda': CuPy is installed but no CUDA GPU is usable ({e}); "
+                               f"{_INSTALL_HINT}") from e
         if count < 1:
             raise RuntimeError(f"device 'cuda': CuPy found no CUDA GPU; {_INSTALL_HINT}")
         _cupy = cupy
@@ -178,7 +179,8 @@ def set_tf32(enabled: bool) -> None:
     """Let cuBLAS use TF32 tensor cores for every float32 matmul on the GPU (faster, ~1e-3 relative).
 
     Three switches, because products take three paths to cuBLAS. Inside ``graph_safe()`` they go
-    through ``minifb.cublas``, which reads ``cublas.tf32``. Outside it, through CuPy: 2-D products (``dot``, ``matmul`` of
+    through ``minifb.cublas``, which reads ``cublas.tf32``. Outside it, through CuPy: 2-D products (``dot``,
+    ``matmul`` of
     matrices: Linear, the convolution GEMMs) pass an explicit compute type, which CuPy reads from
     ``CUPY_TF32`` once, at the first float32 product of the process, and then keeps: changing the
     variable later does nothing, so the compute type is set directly. Batched products pass the

@@ -40,7 +40,8 @@ def import_pyplot():
     try:
         import matplotlib
     except ImportError as e:
-        raise RuntimeError("plotting needs matplotlib, which is not installed: pip install minifb[plot]") from e
+        raise RuntimeError("plotting needs matplotlib, which is not installed: "
+                           "pip install minifb[plot]") from e
     matplotlib.use("Agg")  # no display needed: we only write files
     import matplotlib.pyplot as plt
     return plt
@@ -53,8 +54,10 @@ def plot_runs(runs: dict[str, list[dict]], out, title: str | None = None) -> pat
     for (name, records), color in zip(runs.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 10):
         epochs = [r["epoch"] for r in records]
         for key, style, label in (("train", "-", "train"), ("test", "--", "test")):
-            ax_loss.plot(epochs, [r.get(f"{key}_loss") for r in records], style, color=color, label=f"{name} {label}")
-            ax_acc.plot(epochs, [r.get(f"{key}_accuracy") for r in records], style, color=color, label=f"{name} {label}")
+            ax_loss.plot(epochs, [r.get(f"{key}_loss") for r in records], style, color=color,
+                         label=f"{name} {label}")
+            ax_acc.plot(epochs, [r.get(f"{key}_accuracy") for r in records], style, color=color,
+                        label=f"{name} {label}")
     for ax, what in ((ax_loss, "cross-entropy loss"), (ax_acc, "accuracy")):
         ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
         ax.set_xlabel("epoch")

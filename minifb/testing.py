@@ -54,8 +54,8 @@ class Row:
     def __str__(self):
         if self.status in ("missing", "extra", "shape"):
             return f"{self.status.upper():8s} {self.key}: {self.note}"
-        text = (f"{'ok' if self.status == 'ok' else 'MISMATCH':8s} {self.key}: max abs err {self.max_abs:.3e}, "
-                f"max rel err {self.max_rel:.3e}")
+        text = (f"{'ok' if self.status == 'ok' else 'MISMATCH':8s} {self.key}: max abs err "
+                f"{self.max_abs:.3e}, max rel err {self.max_rel:.3e}")
         if self.status != "ok":
             text += f", worst at {self.index}: expected {self.expected!r}, got {self.actual!r}"
         return text
@@ -299,7 +299,8 @@ class NameMap:
             if value is None or self.is_other_only(other):
                 continue
             if other not in back:
-                raise KeyError(f"NameMap.to_minifb: {other!r} is no minifb name's counterpart (and not other_only)")
+                raise KeyError(f"NameMap.to_minifb: {other!r} is no minifb name's counterpart (and not "
+                               "other_only)")
             out[back[other]] = _in_layout(to_numpy(value), shapes, back[other], other)
         return out
 
@@ -319,7 +320,8 @@ def _in_layout(array: np.ndarray, shapes, name: str, source: str) -> np.ndarray:
         return array
     if array.size == int(np.prod(want)) and array.ndim and len(want) and array.shape[0] == want[0]:
         return array.reshape(want)
-    raise ValueError(f"NameMap: {source!r} has shape {array.shape}, its counterpart {name!r} has shape {want}")
+    raise ValueError(f"NameMap: {source!r} has shape {array.shape}, its counterpart {name!r} has shape "
+                     f"{want}")
 
 
 def reference_arrays(reference, prefix: str = "weights/") -> dict:

@@ -64,8 +64,8 @@ def check_forward(name: str, out, inputs) -> None:
         return
     parts = [f"{i}: {_describe(t.data)}{'' if _finite(t.data) else ', already non-finite'}"
              for i, t in enumerate(inputs)]
-    raise AnomalyError(f"anomaly: the forward of '{name}' produced non-finite values (NaN or inf) in its output "
-                       f"of {_describe(out)}; inputs {'; '.join(parts) or 'none'}")
+    raise AnomalyError(f"anomaly: the forward of '{name}' produced non-finite values (NaN or inf) in its "
+                       f"output of {_describe(out)}; inputs {'; '.join(parts) or 'none'}")
 
 
 def check_seed(name: str, grad) -> None:

@@ -108,7 +108,8 @@ def _rng_state(cupy):
 
 
 def _rng_snapshot(cupy, kernels):
-    """A copy of [seed, offset] for one forward pass and its backward; the offset then moves on, on the GPU."""
+    """A copy of [seed, offset] for one forward pass and its backward; the offset then moves on, on the
+    GPU."""
     snapshot = cupy.empty(2, dtype=np.uint64)
     kernels["rng_advance"]((1,), (1,), (_rng_state(cupy), snapshot))
     return snapshot
@@ -143,7 +144,8 @@ def dropout_mask(seed: int, offset: int, batch: int, heads: int, n: int, p: floa
 
 
 def _aligned(cupy, a):
-    """``a`` itself when C-contiguous and 16-byte aligned (the kernels load 16 bytes at a time), else a copy."""
+    """``a`` itself when C-contiguous and 16-byte aligned (the kernels load 16 bytes at a time), else a
+    copy."""
     return a if a.flags.c_contiguous and a.data.ptr % 16 == 0 else cupy.array(a, order="C")
 
 
@@ -158,8 +160,8 @@ def fused_attention(qkv, heads: int, p: float = 0.0, training: bool = True, rng=
     """
     (qkv,) = tensors("fused_attention", qkv)
     if not supports(qkv.data, heads):
-        raise ValueError(f"fused_attention: expected CUDA float32/float64 projections (B, N, 3 * {heads} * d) "
-                         f"with d in {HEAD_DIMS['float']}, got {type(qkv.data).__name__} {qkv.dtype} "
+        raise ValueError(f"fused_attention: expected CUDA float32/float64 projections (B, N, 3 * {heads} * "
+                         f"d) with d in {HEAD_DIMS['float']}, got {type(qkv.data).__name__} {qkv.dtype} "
                          f"of shape {tuple(qkv.shape)}")
     if not 0 <= p < 1:
         raise ValueError(f"fused_attention: dropout probability must be in [0, 1), got {p}")

@@ -13,7 +13,8 @@ def matmul(a, b):
     A 1-D ``a`` is a row (1, k) and a 1-D ``b`` a column (k, 1), removed again from the result.
     """
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}")
+        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and "
+                         f"{b.shape}")
     A = a.data[None, :] if a.ndim == 1 else a.data
     B = b.data[:, None] if b.ndim == 1 else b.data
     if A.shape[-1] != B.shape[-2]:

@@ -71,7 +71,8 @@ def _max_pool_cuda(x, windows):
     xp = get_array_module(x)
     shape = x.shape[:2] + (windows.out_h, windows.out_w)
     out, argmax = xp.empty(shape, dtype=x.dtype), xp.empty(shape, dtype=windows.offset_type)
-    kernel = elementwise_kernel("raw T x", "T out, U argmax", MAX_POOL_FORWARD_SOURCE, "minifb_max_pool_forward",
+    kernel = elementwise_kernel("raw T x", "T out, U argmax", MAX_POOL_FORWARD_SOURCE,
+                                "minifb_max_pool_forward",
                                 windows.cuda_constants())
     kernel(x, out, argmax)
     return out, argmax
@@ -80,7 +81,8 @@ def _max_pool_cuda(x, windows):
 def _max_pool_backward_cuda(g, argmax, windows, shape):
     xp = get_array_module(g)
     dx = xp.empty(shape, dtype=g.dtype)
-    kernel = elementwise_kernel("raw T g, raw U argmax", "T dx", MAX_POOL_BACKWARD_SOURCE, "minifb_max_pool_backward",
+    kernel = elementwise_kernel("raw T g, raw U argmax", "T dx", MAX_POOL_BACKWARD_SOURCE,
+                                "minifb_max_pool_backward",
                                 windows.cuda_constants())
     kernel(xp.ascontiguousarray(g), argmax, dx)
     return dx
@@ -168,7 +170,8 @@ class _Windows:
     def cuda_constants(self) -> str:
         """The sizes as C++ constants (the kernels are compiled once per geometry, as in conv.py)."""
         values = dict(HEIGHT=self.height, WIDTH=self.width, OUT_H=self.out_h, OUT_W=self.out_w,
-                      K_H=self.kernel[0], K_W=self.kernel[1], STRIDE_H=self.stride[0], STRIDE_W=self.stride[1])
+                      K_H=self.kernel[0], K_W=self.kernel[1], STRIDE_H=self.stride[0],
+                      STRIDE_W=self.stride[1])
         return "".join(f"constexpr int {name} = {value};\n" for name, value in values.items())
 
     def views(self, a):

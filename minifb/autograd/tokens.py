@@ -9,7 +9,8 @@ from .function import primitive, unbroadcast
 
 @primitive("gate_heads", inputs=3)
 def gate_heads(alpha, global_out, local_out):
-    """alpha global + (1 - alpha) local for tokens (B, N, D) and one weight per head, alpha (B, H); one primitive.
+    """alpha global + (1 - alpha) local for tokens (B, N, D) and one weight per head, alpha (B, H); one
+    primitive.
 
     With head h owning channels h d .. (h + 1) d - 1 (d = D/H) and g = dL/d(out):
     dL/dglobal = alpha g,  dL/dlocal = (1 - alpha) g,  dL/dalpha_h = sum over tokens and the head's
@@ -17,8 +18,9 @@ def gate_heads(alpha, global_out, local_out):
     """
     if (global_out.shape != local_out.shape or global_out.ndim != 3 or alpha.ndim != 2
             or alpha.shape[0] != global_out.shape[0] or global_out.shape[2] % alpha.shape[1]):
-        raise ValueError(f"gate_heads: expected alpha (B, H) and two token arrays (B, N, D) with D a multiple "
-                         f"of H, got {tuple(alpha.shape)}, {tuple(global_out.shape)} and {tuple(local_out.shape)}")
+        raise ValueError("gate_heads: expected alpha (B, H) and two token arrays (B, N, D) with D a "
+                         f"multiple of H, got {tuple(alpha.shape)}, {tuple(global_out.shape)} and "
+                         f"{tuple(local_out.shape)}")
     b, n, d = global_out.shape
     h = alpha.shape[1]
     a = alpha.data.reshape(b, 1, h, 1)
@@ -59,9 +61,10 @@ def overlap_add_tokens(pieces, n: int):
 def _check_frames(name, shape, window, frames, n, ndim):
     """Frames of an even window >= 2 every window/2 tokens must cover all n tokens after the first hop."""
     if len(shape) != ndim or window < 2 or window % 2 or n is None or not 0 < n <= frames * (window // 2):
-        raise ValueError(f"{name}: expected {'tokens (B, N, D)' if ndim == 3 else 'frames (B, frames, window, D)'} "
-                         f"with an even window >= 2 and N <= frames * window/2, got shape {tuple(shape)}, "
-                         f"window {window}, frames {frames}, N {n}")
+        raise ValueError(f"{name}: expected "
+                         f"{'tokens (B, N, D)' if ndim == 3 else 'frames (B, frames, window, D)'} with an "
+                         f"even window >= 2 and N <= frames * window/2, got shape {tuple(shape)}, window "
+                         f"{window}, frames {frames}, N {n}")
 
 
 def _frame(a, window, frames):

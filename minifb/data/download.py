@@ -62,7 +62,8 @@ def download(url: str, dest, *, checksum: str, algorithm: str = "sha256", size: 
         try:
             with os.fdopen(fd, "wb") as fh, urllib.request.urlopen(url, timeout=timeout) as response:
                 announced = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=announced or size, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar:
+                with tqdm(total=announced or size, unit="B", unit_scale=True, desc=dest.name,
+                          disable=not progress) as bar:
                     for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
                         fh.write(chunk)
                         digest.update(chunk)
@@ -72,7 +73,8 @@ def download(url: str, dest, *, checksum: str, algorithm: str = "sha256", size: 
             raise DownloadError(f"download: could not fetch {url} ({e}); {by_hand}") from e
         for expected in (announced, size):
             if expected is not None and received != expected:
-                raise DownloadError(f"download: {url} gave {received} bytes, expected {expected} (interrupted?); {by_hand}")
+                raise DownloadError(f"download: {url} gave {received} bytes, expected {expected} "
+                                    f"(interrupted?); {by_hand}")
         if digest.hexdigest() != checksum:
             raise DownloadError(f"download: {url} has {algorithm} {digest.hexdigest()}, expected {checksum} "
                                 f"(corrupted or changed); {by_hand}")
@@ -93,7 +95,8 @@ def _check_member(member: tarfile.TarInfo, archive) -> None:
         base = str(path.parent) if member.issym() else ""
         resolved = posixpath.normpath(posixpath.join(base, member.linkname))
         if posixpath.isabs(member.linkname) or resolved == ".." or resolved.startswith("../"):
-            raise DownloadError(f"{where} links to {member.linkname!r} outside the archive; refusing to extract it")
+            raise DownloadError(f"{where} links to {member.linkname!r} outside the archive; refusing to "
+                                "extract it")
     elif not (member.isfile() or member.isdir()):
         raise DownloadError(f"{where} is a device or special file; refusing to extract it")
 
@@ -121,9 +124,11 @@ def extract_archive(archive, target) -> Path:
                 safety = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
                 tar.extractall(tmp, members=members, **safety)
         except (tarfile.TarError, OSError, EOFError) as e:
-            raise DownloadError(f"extract: cannot read archive {archive} ({e}); delete it and download it again") from e
+            raise DownloadError(f"extract: cannot read archive {archive} ({e}); delete it and download it "
+                                "again") from e
         entries = list(tmp.iterdir())
-        inner = entries[0] if len(entries) == 1 and entries[0].is_dir() and entries[0].name == target.name else tmp
+        single = len(entries) == 1 and entries[0].is_dir() and entries[0].name == target.name
+        inner = entries[0] if single else tmp
         os.replace(inner, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -41,8 +41,8 @@ def read_text_classification(path, max_length: int = 1000) -> tuple[np.ndarray, 
     delimiter = "\t" if "\t" in header else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     if reader.fieldnames is None or not {"Source", "Target"} <= set(reader.fieldnames):
-        raise ValueError(f"read_text_classification: {path} needs a header with the columns Source and Target, "
-                         f"got {reader.fieldnames}")
+        raise ValueError(f"read_text_classification: {path} needs a header with the columns Source and "
+                         f"Target, got {reader.fieldnames}")
     sources, labels = [], []
     for line, row in enumerate(reader, 2):
         try:
@@ -55,7 +55,8 @@ def read_text_classification(path, max_length: int = 1000) -> tuple[np.ndarray, 
 
 
 def read_retrieval_pairs(path, max_length: int = 4000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tokens of text1, tokens of text2, both uint16 (N, max_length), labels int64) from an AAN pairs file."""
+    """(tokens of text1, tokens of text2, both uint16 (N, max_length), labels int64) from an AAN pairs
+    file."""
     first, second, labels = [], [], []
     with open(path, "rb") as f:
         for line_number, line in enumerate(f, 1):
@@ -69,11 +70,11 @@ def read_retrieval_pairs(path, max_length: int = 4000) -> tuple[np.ndarray, np.n
             try:
                 label = float(fields[0])
             except ValueError:
-                raise ValueError(f"read_retrieval_pairs: {path} line {line_number}: the label must be a number, "
-                                 f"got {fields[0][:20]!r}") from None
+                raise ValueError(f"read_retrieval_pairs: {path} line {line_number}: the label must be a "
+                                 f"number, got {fields[0][:20]!r}") from None
             if label not in (0.0, 1.0):
-                raise ValueError(f"read_retrieval_pairs: {path} line {line_number}: the label must be 0 or 1, "
-                                 f"got {label}")
+                raise ValueError(f"read_retrieval_pairs: {path} line {line_number}: the label must be 0 or "
+                                 f"1, got {label}")
             labels.append(int(label))
             first.append(fields[3])
             second.append(fields[4])

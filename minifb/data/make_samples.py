@@ -31,7 +31,8 @@ def save_npz(path, **arrays) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description="Build minifb's shipped CIFAR-10 and Speech Commands samples.")
+    parser = argparse.ArgumentParser(description="Build minifb's shipped CIFAR-10 and Speech Commands "
+                                                 "samples.")
     parser.add_argument("cifar_root")
     parser.add_argument("speech_commands_root")
     args = parser.parse_args(argv)

@@ -24,7 +24,8 @@ SUBSTEP = 0.5  # pixels between the points sampled along a dash
 
 
 def generate_pathfinder(count: int, seed: int, length: int = 9, distractors: int = 2, paddle: float = 1.5,
-                        gap: float = 1.5, turn: float = np.pi / 6, marker_radius: float = 1.5, chunk: int = 4096,
+                        gap: float = 1.5, turn: float = np.pi / 6, marker_radius: float = 1.5,
+                        chunk: int = 4096,
                         markers: bool = False):
     """(images uint8 (count, 32, 32), labels int64 (count,)) and, with ``markers``, the markers'
     centre pixels (count, 2, 2) as (y, x); deterministic for a seed and settings."""
@@ -48,14 +49,15 @@ def generate_pathfinder(count: int, seed: int, length: int = 9, distractors: int
 def _curves(rng, n, curves, length, paddle, gap, turn):
     """Points along n x curves dashed curves, (n, curves, points, 2) in pixels (y, x), each drawn
     from the origin and moved to a uniform place where it fits the image."""
-    turns = np.concatenate([np.zeros((n, curves, 1)), rng.uniform(-turn, turn, (n, curves, length - 1))], axis=2)
+    turns = np.concatenate([np.zeros((n, curves, 1)), rng.uniform(-turn, turn, (n, curves, length - 1))],
+                           axis=2)
     heading = rng.uniform(0, 2 * np.pi, (n, curves, 1)) + np.cumsum(turns, axis=2)
     direction = np.stack([np.sin(heading), np.cos(heading)], axis=-1)             # (n, curves, length, 2)
     starts = np.cumsum(direction * (paddle + gap), axis=2) - direction * (paddle + gap)
     along = np.arange(0, paddle + 1e-9, SUBSTEP)                                  # points along one dash
     points = (starts[:, :, :, None] + along[:, None] * direction[:, :, :, None]).reshape(n, curves, -1, 2)
     low = points.min(axis=2, keepdims=True)
-    room = (SIZE - 1.0) - (points.max(axis=2, keepdims=True) - low)               # >= 0: checked by the caller
+    room = (SIZE - 1.0) - (points.max(axis=2, keepdims=True) - low)    # >= 0: checked by the caller
     return points - low + rng.uniform(0, 1, (n, curves, 1, 2)) * room
 
 
@@ -65,7 +67,7 @@ def _draw_chunk(rng, n, length, curves, paddle, gap, turn, marker_radius):
     label = rng.integers(0, 2, n)
     rows = np.arange(n)
     # Markers: curve 0 at a random end; the second on curve 0's other end, or on an end of curve 1.
-    end = -rng.integers(0, 2, (n, 2))                                             # index 0 (start) or -1 (end)
+    end = -rng.integers(0, 2, (n, 2))                                   # index 0 (start) or -1 (end)
     first = points[rows, 0, end[:, 0]]
     second = np.where(label[:, None] == 1, points[rows, 0, -1 - end[:, 0]], points[rows, 1, end[:, 1]])
     pixels = np.clip(np.rint(points).astype(np.int64), 0, SIZE - 1)
@@ -83,8 +85,9 @@ def _disc(centre, radius):
     """(n, SIZE, SIZE) masks of the pixels within ``radius`` of each centre (n, 2), rounded to a pixel."""
     grid = np.arange(SIZE)
     c = np.rint(centre)
-    return (grid[None, :, None] - c[:, 0, None, None]) ** 2 + (grid[None, None, :] - c[:, 1, None, None]) ** 2 \
-        <= radius ** 2
+    rows = (grid[None, :, None] - c[:, 0, None, None]) ** 2
+    columns = (grid[None, None, :] - c[:, 1, None, None]) ** 2
+    return rows + columns <= radius ** 2
 
 
 def _grow(mask):

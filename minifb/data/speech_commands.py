@@ -76,7 +76,8 @@ def _require(folder: Path, version: str, what: str) -> None:
     if not folder.is_dir():
         raise FileNotFoundError(
             f"speech_commands: {what} not found at {folder}; pass download=True, or download "
-            f"{ARCHIVES[version].url} (sha256 {ARCHIVES[version].sha256}) by hand and extract it into {folder}")
+            f"{ARCHIVES[version].url} (sha256 {ARCHIVES[version].sha256}) by hand and extract it into "
+            f"{folder}")
 
 
 def read_clips(paths) -> np.ndarray:
@@ -167,7 +168,8 @@ def load_speech_commands(root, version: str = "v0.02", split: str = "train", tas
     waveforms = np.concatenate([read_clips([folder / n for n in commands + unknown]), silence])
     labels = ([classes.index(n.split("/")[0]) for n in commands] + [classes.index(UNKNOWN)] * len(unknown)
               + [classes.index(SILENCE)] * len(silence_names))
-    return waveforms, np.asarray(labels, dtype=np.int64), commands + [f"{UNKNOWN}/{n}" for n in unknown] + silence_names
+    clip_names = commands + [f"{UNKNOWN}/{n}" for n in unknown] + silence_names
+    return waveforms, np.asarray(labels, dtype=np.int64), clip_names
 
 
 def load_speech_commands_test_set(root, download: bool = False):

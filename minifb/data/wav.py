@@ -16,13 +16,15 @@ def read_wav(path) -> tuple[np.ndarray, int]:
     """(int16 samples of shape (T,), sample rate) of a 16-bit PCM mono WAV file."""
     try:
         with wave.open(str(path), "rb") as w:
-            channels, width, rate, frames = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
+            channels, width = w.getnchannels(), w.getsampwidth()
+            rate, frames = w.getframerate(), w.getnframes()
             if channels != 1 or width != 2:
                 raise ValueError(f"read_wav: {path} has {channels} channel(s) of {8 * width}-bit samples; "
                                  f"expected 16-bit PCM mono")
             raw = w.readframes(frames)
     except (wave.Error, EOFError) as e:
-        raise ValueError(f"read_wav: {path} is not a readable PCM WAV file ({e}); expected 16-bit PCM mono") from e
+        raise ValueError(f"read_wav: {path} is not a readable PCM WAV file ({e}); "
+                         "expected 16-bit PCM mono") from e
     return np.frombuffer(raw, dtype="<i2").astype(np.int16), rate
 
 
@@ -37,7 +39,8 @@ def write_wav(path, samples, sample_rate: int = 16000) -> None:
     """Write int16 ``samples`` (T,) as a 16-bit PCM mono WAV (temporary name, then renamed)."""
     samples = np.asarray(samples)
     if samples.ndim != 1 or samples.dtype != np.int16:
-        raise ValueError(f"write_wav: expected int16 samples of shape (T,), got {samples.dtype} {samples.shape}")
+        raise ValueError(f"write_wav: expected int16 samples of shape (T,), got {samples.dtype} "
+                         f"{samples.shape}")
     with atomic_write(path, "write_wav") as f, wave.open(f, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)

@@ -16,22 +16,24 @@ CNN = {"widths": (4, 8, 16), "hidden": 32}
 STEPS_TRAIN = 2
 
 
-def runs(data, seeds, epochs: int, steps_eval: int, say, batch_size: int = 100, lr: float = 3e-3) -> list[dict]:
+def runs(data, seeds, epochs: int, steps_eval: int, say, batch_size: int = 100,
+         lr: float = 3e-3) -> list[dict]:
     """Train FeedbackCNN (T = 2) and the plain CNN for each seed; one result per run."""
     results = []
     for seed in seeds:
-        result = train_and_test("feedback-cnn", {**CNN, "steps_train": STEPS_TRAIN}, data, seed, epochs, batch_size,
-                                lr, steps_eval=steps_eval)
+        result = train_and_test("feedback-cnn", {**CNN, "steps_train": STEPS_TRAIN}, data, seed, epochs,
+                                batch_size, lr, steps_eval=steps_eval)
         per_step = result["test_accuracy_per_step"]
         factors = contraction_factors(result, steps_eval)
         results.append({"model": "feedback-cnn", "seed": seed, "contraction": factors, **result})
-        say(f"  feedback-cnn, seed {seed}: accuracy t=0 {per_step[0]:.1%}, t={STEPS_TRAIN} {per_step[STEPS_TRAIN]:.1%}, "
-            f"t={steps_eval} {per_step[-1]:.1%}; contraction factors "
+        say(f"  feedback-cnn, seed {seed}: accuracy t=0 {per_step[0]:.1%}, t={STEPS_TRAIN} "
+            f"{per_step[STEPS_TRAIN]:.1%}, t={steps_eval} {per_step[-1]:.1%}; contraction factors "
             + " ".join(f"{c:.2f}" for c in factors) + f" ({result['seconds']:.1f} s)")
     for seed in seeds:
         result = train_and_test("cnn", CNN, data, seed, epochs, batch_size, lr)
         results.append({"model": "cnn", "seed": seed, **result})
-        say(f"  cnn,          seed {seed}: accuracy {result['test_accuracy']:.1%} ({result['seconds']:.1f} s)")
+        say(f"  cnn,          seed {seed}: accuracy {result['test_accuracy']:.1%} "
+            f"({result['seconds']:.1f} s)")
     return results
 
 

@@ -33,14 +33,16 @@ def draw(results: dict, out) -> pathlib.Path:
         accuracy.plot([i] * len(values), values, "o", color=COLORS[kind], alpha=0.6)
         accuracy.errorbar(i + 0.15, mean, yerr=sd, fmt="D", color=COLORS[kind], capsize=4)
     accuracy.axhline(10, color="k", lw=0.8, ls=":", label="chance")
-    accuracy.set(xticks=[0, 1], xticklabels=["FFT mixer", "attention"], xlim=(-0.5, 1.5), ylabel="test accuracy (%)",
+    accuracy.set(xticks=[0, 1], xticklabels=["FFT mixer", "attention"], xlim=(-0.5, 1.5),
+                 ylabel="test accuracy (%)",
                  title="small ViT, CIFAR-10 sample: seeds, mean ± sd")
     accuracy.legend(fontsize=8)
 
     feedback = [r for r in results["feedback"] if r["model"] == "feedback-cnn"]
     steps = results["settings"]["steps_eval"]
     for r in feedback:
-        change.plot(range(1, steps + 1), relative_changes(r, steps), "o-", color=COLORS["feedback-cnn"], alpha=0.7)
+        change.plot(range(1, steps + 1), relative_changes(r, steps), "o-", color=COLORS["feedback-cnn"],
+                    alpha=0.7)
         per_step.plot(range(steps + 1), [100 * a for a in r["test_accuracy_per_step"]], "o-",
                       color=COLORS["feedback-cnn"], alpha=0.7)
     change.set(yscale="log", xlabel="refinement step t", ylabel="||y_t - y_t-1|| / ||y_t||",

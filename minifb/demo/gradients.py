@@ -40,12 +40,14 @@ def check_haar(rows: np.ndarray) -> None:
     gradcheck(lambda *c: haar_waverec(list(c), axis=1), *coefficients)
     restored = haar_waverec(coefficients, axis=1).data
     if not np.allclose(restored, rows, rtol=0, atol=1e-12):
-        raise GradcheckError(f"haar_waverec(haar_wavedec(x)) differs from x by {np.abs(restored - rows).max():.3g}")
+        raise GradcheckError("haar_waverec(haar_wavedec(x)) differs from x by "
+                             f"{np.abs(restored - rows).max():.3g}")
 
 
 def check_feedback(images: np.ndarray, labels: np.ndarray) -> None:
     from .. import models
-    model = cast(models.create("feedback-cnn", image_size=16, widths=(2, 2, 2), hidden=4, context_dim=3), np.float64)
+    model = cast(models.create("feedback-cnn", image_size=16, widths=(2, 2, 2), hidden=4, context_dim=3),
+                 np.float64)
     model.eval()  # T = steps_eval = 2 refinement steps
     names = ("adapters.0.weight", "context.weight", "alpha_logits")
     params = [model.adapters[0].weight, model.context.weight, model.alpha_logits]
@@ -74,7 +76,8 @@ def check_control(rows: np.ndarray) -> None:
 def run(images: np.ndarray, labels: np.ndarray, say) -> list[dict]:
     """The four checks; each result is {name, what, ok, seconds, error}."""
     rows = image_rows(images)
-    checks = [("FFT mixer", "rFFT, adaptive filter, modReLU, inverse rFFT; tokens and filter", check_fft_mixer, (rows,)),
+    checks = [("FFT mixer", "rFFT, adaptive filter, modReLU, inverse rFFT; tokens and filter",
+               check_fft_mixer, (rows,)),
               ("Haar wavelets", "3 levels along the tokens, analysis and synthesis", check_haar, (rows,)),
               ("feedback loop", "2 refinement steps of a feedback CNN: input, adapter, context, alpha",
                check_feedback, (images[:2], labels[:2])),

@@ -57,7 +57,8 @@ def welch(a, b) -> Verdict:
         return Verdict(ma - mb, math.nan, math.inf)
     va, vb = sa ** 2 / len(a), sb ** 2 / len(b)
     if va + vb == 0:
-        return Verdict(ma - mb, 0.0 if ma == mb else math.copysign(math.inf, ma - mb), t_critical(len(a) + len(b) - 2))
+        return Verdict(ma - mb, 0.0 if ma == mb else math.copysign(math.inf, ma - mb),
+                       t_critical(len(a) + len(b) - 2))
     df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     return Verdict(ma - mb, (ma - mb) / math.sqrt(va + vb), t_critical(df))
 

@@ -23,7 +23,8 @@ def downsample(images: np.ndarray) -> np.ndarray:
     """uint8 CIFAR images (N, 32, 32, 3) -> normalised float32 (N, 3, 16, 16)."""
     x = normalize(images)
     n, c = x.shape[:2]
-    return np.ascontiguousarray(x.reshape(n, c, IMAGE_SIZE, 2, IMAGE_SIZE, 2).mean(axis=(3, 5)), dtype=np.float32)
+    return np.ascontiguousarray(x.reshape(n, c, IMAGE_SIZE, 2, IMAGE_SIZE, 2).mean(axis=(3, 5)),
+                                dtype=np.float32)
 
 
 def flip(x, rng):

@@ -37,7 +37,8 @@ class FNetMixer(Module):
 
     def macs(self, x_shape) -> int:
         """A complex 2-D FFT of N x D points per example: a complex FFT of n points costs 2 n log2 n
-        (``fft_macs`` counts a real one as n log2 n), along D for every token and along N for every channel."""
+        (``fft_macs`` counts a real one as n log2 n), along D for every token and along N for every
+        channel."""
         b, n, d = x_shape
         return 2 * (fft_macs(d, b * n) + fft_macs(n, b * d))
 

@@ -20,7 +20,8 @@ def fans(shape) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of shape (out, in, *kernel)."""
     shape = tuple(shape)
     if len(shape) < 2:
-        raise ValueError(f"init: fan_in and fan_out need a weight with at least 2 dimensions, got shape {shape}")
+        raise ValueError("init: fan_in and fan_out need a weight with at least 2 dimensions, got shape "
+                         f"{shape}")
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
 
@@ -33,7 +34,8 @@ def calculate_gain(nonlinearity: str, a: float = 0.0) -> float:
     gains = {"linear": 1.0, "conv1d": 1.0, "conv2d": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3,
              "relu": math.sqrt(2.0), "leaky_relu": math.sqrt(2.0 / (1 + a * a)), "selu": 0.75}
     if nonlinearity not in gains:
-        raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}; expected one of {sorted(gains)}")
+        raise ValueError(f"calculate_gain: unknown nonlinearity {nonlinearity!r}; expected one of "
+                         f"{sorted(gains)}")
     return gains[nonlinearity]
 
 

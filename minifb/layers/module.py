@@ -97,7 +97,8 @@ class Module:
         if not isinstance(name, str) or not name or "." in name:
             raise ValueError(f"register_buffer: name must be a non-empty string without '.', got {name!r}")
         if name in self._parameters or name in self._modules:
-            raise KeyError(f"register_buffer: {type(self).__name__} already has a parameter or module named {name!r}")
+            raise KeyError(f"register_buffer: {type(self).__name__} already has a parameter or module named "
+                           f"{name!r}")
         self.__dict__.pop(name, None)
         self._buffers[name] = self._check_buffer(name, value)
 
@@ -231,8 +232,8 @@ class Module:
                 have = tuple(current.shape)
                 got = tuple(np.shape(backend.asnumpy(state[key])))
                 if have != got:
-                    raise ValueError(f"load_state_dict into {type(self).__name__}: key {key!r} has shape {got} "
-                                     f"in the state, {have} in the model")
+                    raise ValueError(f"load_state_dict into {type(self).__name__}: key {key!r} has shape "
+                                     f"{got} in the state, {have} in the model")
         for key, (module, name, is_parameter) in slots.items():
             if key in state:
                 target = getattr(module, name)

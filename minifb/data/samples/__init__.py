@@ -1,4 +1,5 @@
-"""Small real samples shipped with minifb for offline demos (sources and licences in ATTRIBUTION.md beside it).
+"""Small real samples shipped with minifb for offline demos (sources and licences in ATTRIBUTION.md beside
+it).
 
 - cifar10_sample.npz: 2,000 training and 1,000 test CIFAR-10 images, 200 and 100 per class.
   Images are stored as differences of horizontally neighbouring pixels modulo 256 (a lossless
@@ -29,7 +30,8 @@ def decode_rows(differences: np.ndarray) -> np.ndarray:
 
 
 def load_cifar10_sample(train: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (N, 32, 32, 3), labels int64) of the shipped CIFAR-10 sample (2,000 train / 1,000 test)."""
+    """(images uint8 (N, 32, 32, 3), labels int64) of the shipped CIFAR-10 sample (2,000 train / 1,000
+    test)."""
     part = "train" if train else "test"
     with np.load(CIFAR10_SAMPLE) as sample:
         return decode_rows(sample[f"{part}_images"]), sample[f"{part}_labels"].astype(np.int64)
