@@ -271,3 +271,19 @@ def peak_pool_hook():
 def elementwise_kernel(in_params: str, out_params: str, operation: str, name: str, preamble: str = ""):
     """A ``cupy.ElementwiseKernel``, built once for each distinct source and kept (building one is slow)."""
     return _import_cupy().ElementwiseKernel(in_params, out_params, operation, name, preamble=preamble)
+
+
+class Switch:
+    """An on/off setting (a kernel that is off by default, say): on when the environment variable
+    ``variable`` is "1" when minifb is imported, then changed by :meth:`set`."""
+
+    def __init__(self, variable: str):
+        self.variable = variable
+        self.on = os.environ.get(variable, "0") == "1"
+
+    def set(self, on: bool) -> None:
+        """Turn the setting on (True) or off (False)."""
+        self.on = bool(on)
+
+    def is_on(self) -> bool:
+        return self.on

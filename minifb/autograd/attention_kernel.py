@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import pathlib
 
 import numpy as np
 
 from .. import backend
-from .function import record, tensors
+from .function import primitive
 
 SOURCE = pathlib.Path(__file__).with_name("attention_kernel.cu")
 HEAD_DIMS = {"float": (32, 64), "double": (32, 64)}   # larger widths would spill registers
@@ -34,17 +33,9 @@ BLOCK = 64        # query rows and key columns of a tile
 THREADS = 128
 PAD = 4           # elements added to each shared-memory row
 MAX_SHARED = 227 * 1024   # bytes of shared memory one block may ask for on compute 8.0 and newer
-_enabled = os.environ.get("MINIFB_ATTENTION_KERNEL", "0") == "1"
-
-
-def set_enabled(enabled: bool) -> None:
-    """Use the kernel in the attention layer (float32 on CUDA) or the plain reference."""
-    global _enabled
-    _enabled = bool(enabled)
-
-
-def enabled() -> bool:
-    return _enabled
+# set_enabled(True): the attention layer uses the kernel (float32 on CUDA); False: the plain reference
+_switch = backend.Switch("MINIFB_ATTENTION_KERNEL")
+set_enabled, enabled = _switch.set, _switch.is_on
 
 
 def _ctype(dtype) -> str | None:
@@ -151,6 +142,7 @@ def _aligned(cupy, a):
 
 # ---- the op ---------------------------------------------------------------------------------------
 
+@primitive("fused_attention")
 def fused_attention(qkv, heads: int, p: float = 0.0, training: bool = True, rng=None):
     """softmax(Q K^T / sqrt(d)) V per head on CUDA projections qkv (B, N, 3D) -> (B, N, D), dropout p on
     the weights while training, as ``self_attention`` (gradients in attention_kernel.cu's header).
@@ -158,7 +150,6 @@ def fused_attention(qkv, heads: int, p: float = 0.0, training: bool = True, rng=
     ``rng``: a CuPy uint64 array [seed, offset] to draw the mask from, as it is (for tests: every
     call then draws the same mask); by default minifb's state, moved on at every call.
     """
-    (qkv,) = tensors("fused_attention", qkv)
     if not supports(qkv.data, heads):
         raise ValueError(f"fused_attention: expected CUDA float32/float64 projections (B, N, 3 * {heads} * "
                          f"d) with d in {HEAD_DIMS['float']}, got {type(qkv.data).__name__} {qkv.dtype} "
@@ -200,5 +191,5 @@ def fused_attention(qkv, heads: int, p: float = 0.0, training: bool = True, rng=
                 real(scale * math.log2(math.e)), real(scale), threshold, keep_scale)
         kernels["backward_kv"](grid, (THREADS,), args, shared_mem=shared["backward_kv"])
         kernels["backward_q"](grid, (THREADS,), args, shared_mem=shared["backward_q"])
-        return (grad,)
-    return record("fused_attention", out, (qkv,), vjp)
+        return grad
+    return out, (vjp,)

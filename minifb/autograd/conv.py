@@ -33,7 +33,6 @@ deterministic.
 from __future__ import annotations
 
 import functools
-import os
 import pathlib
 
 import numpy as np
@@ -48,17 +47,9 @@ from .function import conj, primitive
 COLUMN_BUDGET = {"cpu": 2**22, "cuda": 2**26}
 INT32_LIMIT = 2**31 - 1
 IMPLICIT_GEMM_SOURCE = pathlib.Path(__file__).with_name("conv_kernel.cu")
-_implicit_gemm = os.environ.get("MINIFB_CONV_IMPLICIT_GEMM", "0") == "1"
-
-
-def set_implicit_gemm(enabled: bool) -> None:
-    """Compute the forward pass on CuPy by the implicit-GEMM kernel (True) or by im2col + GEMM (False)."""
-    global _implicit_gemm
-    _implicit_gemm = bool(enabled)
-
-
-def implicit_gemm_enabled() -> bool:
-    return _implicit_gemm
+# set_implicit_gemm(True): the forward pass on CuPy by the implicit-GEMM kernel; False: im2col + GEMM
+_implicit_gemm = backend.Switch("MINIFB_CONV_IMPLICIT_GEMM")
+set_implicit_gemm, implicit_gemm_enabled = _implicit_gemm.set, _implicit_gemm.is_on
 
 
 def as_pair(name: str, what: str, value, minimum: int) -> tuple[int, int]:
@@ -168,7 +159,7 @@ def _chunks(n: int, geometry: _Geometry, device: str):
 
 def _takes_implicit_gemm(x, geometry: _Geometry) -> bool:
     """The implicit-GEMM kernel applies: switched on, a CuPy float array, TF32 off, 32-bit indices enough."""
-    if not (_implicit_gemm and backend.is_cupy_array(x) and x.dtype in (np.float32, np.float64)):
+    if not (_implicit_gemm.on and backend.is_cupy_array(x) and x.dtype in (np.float32, np.float64)):
         return False
     outputs = x.shape[0] * geometry.out_channels * geometry.out_h * geometry.out_w
     return max(x.size, outputs) <= INT32_LIMIT and not (x.dtype == np.float32 and backend.tf32_enabled())
