@@ -27,6 +27,7 @@ from .autograd.tape import no_grad
 from .autograd.tensor import Tensor
 from .layers.attention import MultiHeadSelfAttention
 from .layers.audio_cnn import AudioCNN, FeedbackAudioCNN
+from .layers.audio_resnet import AudioResNet, FeedbackAudioResNet
 from .layers.cnn import CNN, FeedbackCNN
 from .layers.conv import Conv2d
 from .layers.feedback import ContextualFeedback, RefiningClassifier
@@ -61,6 +62,8 @@ _REGISTRY = {
     "lra-fftnet": (SequenceClassifier, {"mixer": "fft"}, "LRA classifier, FFTNet's global spectral filter", {}),
     "lra-fftnet-windowed": (SequenceClassifier, {"mixer": "fft-windowed"}, "LRA classifier, FFTNet windowed (w 16)",
                             {}),
+    "audio-resnet": (AudioResNet, {}, "keyword-spotting ResNet with batch norm: conv, 4x3 pool, 3 blocks", {}),
+    "feedback-audio-resnet": (FeedbackAudioResNet, {}, "the audio ResNet in contextual feedback loops", {}),
 }
 
 

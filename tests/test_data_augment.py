@@ -126,3 +126,43 @@ def test_speech_commands_transform(device, xp):
     expected = asnumpy(augment.log_mel_spectrogram(augment.pcm16_to_float(clips)))
     np.testing.assert_array_equal(asnumpy(evaluation((clips, labels))[0])[:, 0], expected)
     assert not np.allclose(asnumpy(features)[:, 0], expected)
+
+
+def test_spec_augment_masks_whole_bands_and_frames(device, xp):
+    """Every changed entry lies in a masked band (all frames) or a masked frame block (all bands),
+    spans are consecutive and no wider than allowed, channels share the masks; with value 0."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((32, 2, 10, 30)).astype(np.float32) + 5  # no zeros: every mask is visible
+    out = asnumpy(augment.spec_augment(xp.asarray(x), freq_masks=1, freq_width=3, time_masks=2, time_width=4,
+                                       rng=np.random.default_rng(8)))
+    assert out.shape == x.shape and out.dtype == np.float32
+    masked = out == 0
+    assert (out[~masked] == x[~masked]).all()
+    np.testing.assert_array_equal(masked[:, 0], masked[:, 1])
+    widths = []
+    for m in masked[:, 0]:
+        bands = m.all(axis=1)  # a band masked over every frame
+        frames = m.all(axis=0)
+        np.testing.assert_array_equal(m, bands[:, None] | frames[None, :])
+        assert bands.sum() <= 3 and frames.sum() <= 8
+        if bands.any():
+            where = np.flatnonzero(bands)
+            assert where[-1] - where[0] + 1 == len(where)  # one band mask: consecutive
+        widths.append(bands.sum())
+    assert 0 < np.mean(widths) < 3  # widths vary over [0, 3]
+
+
+def test_spec_augment_without_masks_is_identity_and_rejects_bad_settings(device, xp):
+    x = xp.asarray(np.random.default_rng(0).standard_normal((4, 6, 9)).astype(np.float32))
+    np.testing.assert_array_equal(asnumpy(augment.spec_augment(x, 0, 5, 0, 5)), asnumpy(x))
+    np.testing.assert_array_equal(asnumpy(augment.spec_augment(x, 3, 0, 3, 0)), asnumpy(x))
+    full = asnumpy(augment.spec_augment(x, freq_masks=1, freq_width=6, time_masks=0, value=-1.0,
+                                        rng=np.random.default_rng(1)))
+    assert set(np.unique(full[full != asnumpy(x)])) <= {-1.0}
+    a = augment.spec_augment(x, rng=np.random.default_rng(3))
+    b = augment.spec_augment(asnumpy(x), rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(asnumpy(a), b)  # same draws on every device
+    with pytest.raises(ValueError, match=r"spec_augment: expected spectrograms"):
+        augment.spec_augment(x[0])
+    with pytest.raises(ValueError, match="spec_augment: time_width must be an integer >= 0"):
+        augment.spec_augment(x, time_width=-1)

@@ -90,6 +90,70 @@ def test_learnable_alpha_starts_at_an_even_blend(device):
     np.testing.assert_allclose(mf.asnumpy(y), mf.asnumpy(expected), rtol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["head-only", "all-stages"])
+def test_alpha_init_sets_where_alpha_starts(device, mode):
+    """A learnable alpha starts at alpha_init exactly; a gate's bias is shifted by logit(alpha_init),
+    so with zero gate weights the gate starts at alpha_init too, and h <- 0.9 h + 0.1 psi(h, z)."""
+    model = tiny_feedback_cnn(device, mode=mode, alpha="learnable", alpha_init=0.9)
+    np.testing.assert_allclose(1 / (1 + np.exp(-mf.asnumpy(model.alpha_logits.data))), 0.9, rtol=1e-6)
+    mf.seed(0)
+    even = tiny_feedback_cnn(device, mode=mode, alpha="gated", steps_eval=1).eval()
+    mf.seed(0)
+    shifted = tiny_feedback_cnn(device, mode=mode, alpha="gated", alpha_init=0.9, steps_eval=1).eval()
+    logit = np.log(0.9 / 0.1)
+    for a, b in zip(even.gates, shifted.gates):
+        np.testing.assert_allclose(mf.asnumpy(b.bias.data), mf.asnumpy(a.bias.data) + logit, rtol=1e-6)  # float32
+        b.weight.data[...] = 0
+        b.bias.data[...] = logit
+    x = images(device)
+    y = shifted(x)
+    if mode == "head-only":
+        net = shifted.network
+        h = x
+        for stage in net.stages:
+            h = stage(h)
+        expected = net.head(0.9 * h + 0.1 * shifted.adapters[0](h, shifted.context(net.head(h))))
+        np.testing.assert_allclose(mf.asnumpy(y), mf.asnumpy(expected), rtol=1e-12)
+
+
+def feedback_gradients(device, detach, steps=1, step_loss=False, mode="head-only"):
+    """{parameter name: gradient} of the training loss of a tiny feedback CNN on a fixed batch."""
+    from minifb.models import training_loss
+    mf.seed(0)
+    model = tiny_feedback_cnn(device, mode=mode, steps_train=steps, step_loss=step_loss, detach=detach)
+    loss = training_loss(model, model(images(device)), np.array([0, 2]))
+    loss.backward()
+    # A parameter that no path of the loss reaches keeps grad None: a zero gradient.
+    return {name: np.zeros(p.shape) if p.grad is None else mf.asnumpy(p.grad)
+            for name, p in model.named_parameters()}, [
+        mf.asnumpy(y.data) for y in model.step_logits]
+
+
+@pytest.mark.parametrize("mode", ["head-only", "all-stages"])
+def test_detach_changes_gradients_not_values(device, mode):
+    """Detaching leaves every step's logits as they were. With T = 1 the adapters and the context
+    map g act only after y_0, so their gradients are the full ones under every setting; the
+    trunk's gradient loses the path through the context ('context') or, in head-only mode, all
+    of the refined step's contribution ('steps': only y_0 would train it, and the loss is on y_1)."""
+    full, logits = feedback_gradients(device, "none", mode=mode)
+    for detach in ("context", "steps"):
+        grads, same_logits = feedback_gradients(device, detach, mode=mode)
+        for a, b in zip(logits, same_logits):
+            np.testing.assert_array_equal(a, b)
+        for name in full:
+            if name.startswith(("adapters.", "context.", "alpha_logits")):
+                np.testing.assert_allclose(grads[name], full[name], rtol=1e-12, atol=1e-15)
+        trunk = [name for name in full if name.startswith("network.stages.0.")]
+        assert any(not np.allclose(grads[name], full[name]) for name in trunk), detach
+    steps, _ = feedback_gradients(device, "steps", mode=mode)
+    if mode == "head-only":
+        assert all(not steps[name].any() for name in full if name.startswith("network.stages."))
+    # With the loss on every step, 'steps' gives each step's loss the trunk through y_0 alone.
+    with_y0, _ = feedback_gradients(device, "steps", step_loss=True, steps=2, mode=mode)
+    assert all(np.isfinite(g).all() for g in with_y0.values())
+    assert any(with_y0[name].any() for name in full if name.startswith("network.stages.0."))
+
+
 def test_steps_follow_the_mode(device):
     model = tiny_feedback_cnn(device, steps_train=3, steps_eval=1)
     x = images(device)
@@ -197,6 +261,12 @@ def test_bad_settings_are_rejected():
         FeedbackCNN(**TINY_CNN, alpha=None)
     with pytest.raises(ValueError, match="steps_eval"):
         FeedbackCNN(**TINY_CNN, steps_eval=-1)
+    with pytest.raises(ValueError, match=r"alpha_init must be a number in \(0, 1\)"):
+        FeedbackCNN(**TINY_CNN, alpha_init=1.0)
+    with pytest.raises(ValueError, match="alpha_init applies to a learnable or gated alpha"):
+        FeedbackCNN(**TINY_CNN, alpha=0.5, alpha_init=0.9)
+    with pytest.raises(ValueError, match="detach must be one of"):
+        FeedbackCNN(**TINY_CNN, detach="all")
     with pytest.raises(TypeError, match="StagedNetwork"):
         ContextualFeedback(mf.layers.Linear(2, 2))
     with pytest.raises(ValueError, match=r"CNN: expected images of shape \(N, 3, 4, 4\)"):

@@ -20,6 +20,8 @@ TINY = {
     "feedback-cnn": dict(image_size=8, widths=(4, 8, 8), hidden=16, context_dim=8),
     "audio-cnn": dict(widths=(4, 8, 8), hidden=16, dropout=0.0),
     "feedback-audio-cnn": dict(widths=(4, 8, 8), hidden=16, context_dim=8, step_loss=True),
+    "audio-resnet": dict(width=8, blocks=1, pool=(2, 2), hidden=16, dropout=0.0),
+    "feedback-audio-resnet": dict(width=8, blocks=1, pool=(2, 2), hidden=16, context_dim=8, step_loss=True),
     "vit": dict(image_size=8, patch=2, dim=16, depth=1, heads=2, mlp_ratio=2, dropout=0.0),
     "fftnet-vit": dict(image_size=8, patch=2, dim=16, depth=1, heads=2, mlp_ratio=2, dropout=0.0),
     "fftnet-vit-windowed": dict(image_size=8, patch=2, dim=16, depth=1, heads=2, mlp_ratio=2, dropout=0.0, window=4),
@@ -51,7 +53,8 @@ def tiny_input(name, batch, device, rng):
 def test_every_model_is_registered():
     assert set(models.available()) == {"cnn", "feedback-cnn", "vit", "fftnet-vit", "fftnet-vit-windowed", "wavelet-vit",
                                        "hybrid-vit", "feedback-vit", "audio-cnn", "feedback-audio-cnn",
-                                       "lra-transformer", "lra-fnet", "lra-fftnet", "lra-fftnet-windowed"}
+                                       "lra-transformer", "lra-fnet", "lra-fftnet", "lra-fftnet-windowed",
+                                       "audio-resnet", "feedback-audio-resnet"}
     assert set(TINY) == set(models.available())
 
 

@@ -1,7 +1,7 @@
 """Data augmentation and normalisation on the device of the data, vectorized over the batch.
 
-The few random numbers each batch needs (crop offsets, flips, shifts, noise choices) are drawn
-on the host from a NumPy Generator (minifb.backend.generator() unless one is given) and moved
+The few random numbers each batch needs (crop offsets, flips, shifts, noise choices, mask spans)
+are drawn on the host from a NumPy Generator (minifb.backend.generator() unless one is given) and moved
 to the data's device; the pixels and samples are only touched there, with one gather each. So
 a seed gives the same augmentation on 'cpu' and 'cuda'.
 """
@@ -90,6 +90,41 @@ def mix_background_noise(waveforms, noise, lengths, probability: float = 0.8, ma
     crops = noise[xp.asarray(which)[:, None], xp.asarray(starts)[:, None] + xp.arange(length)[None, :]]
     mixed = waveforms + xp.asarray(volume, dtype=waveforms.dtype)[:, None] * crops
     return xp.clip(mixed, -1, 1)
+
+
+def _mask_spans(size: int, count: int, max_width: int, batch: int, xp, rng):
+    """(batch, size) bool: the union of ``count`` spans per row, each of a width uniform in
+    [0, max_width] (at most ``size``) starting uniformly where it fits."""
+    widths = rng.integers(0, min(max_width, size) + 1, size=(batch, count))
+    starts = (rng.random((batch, count)) * (size - widths + 1)).astype(np.int64)
+    widths, starts = xp.asarray(widths), xp.asarray(starts)
+    position = xp.arange(size)[None, None, :]
+    inside = (position >= starts[:, :, None]) & (position < (starts + widths)[:, :, None])
+    return inside.any(axis=1)
+
+
+def spec_augment(features, freq_masks: int = 2, freq_width: int = 7, time_masks: int = 2,
+                 time_width: int = 12, value: float = 0.0, rng: np.random.Generator | None = None):
+    """SpecAugment's frequency and time masking (Park et al., 2019; no time warping) of spectrograms
+    (B, ..., n_mels, frames): in each example, ``freq_masks`` bands of f consecutive mel channels,
+    f uniform in [0, freq_width], and ``time_masks`` blocks of t consecutive frames, t uniform in
+    [0, time_width], are set to ``value`` (0 is the mean of standardised features). Masks may
+    overlap; the same masks apply to every channel of an example. Same shape and dtype."""
+    xp = get_array_module(features)
+    if features.ndim < 3:
+        raise ValueError(f"spec_augment: expected spectrograms (B, ..., n_mels, frames), "
+                         f"got shape {features.shape}")
+    for name, number in (("freq_masks", freq_masks), ("freq_width", freq_width), ("time_masks", time_masks),
+                         ("time_width", time_width)):
+        if not isinstance(number, (int, np.integer)) or number < 0:
+            raise ValueError(f"spec_augment: {name} must be an integer >= 0, got {number!r}")
+    rng = _rng(rng)
+    batch, bands, frames = features.shape[0], features.shape[-2], features.shape[-1]
+    masked_bands = _mask_spans(bands, freq_masks, freq_width, batch, xp, rng)
+    masked_frames = _mask_spans(frames, time_masks, time_width, batch, xp, rng)
+    masked = masked_bands[:, :, None] | masked_frames[:, None, :]  # (B, n_mels, frames)
+    masked = masked.reshape((batch,) + (1,) * (features.ndim - 3) + masked.shape[1:])
+    return xp.where(masked, xp.asarray(value, dtype=features.dtype), features)
 
 
 def cifar10_train_transform(batch, rng: np.random.Generator):

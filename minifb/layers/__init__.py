@@ -9,6 +9,7 @@ from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from .feedback import ContextAdapter, ContextualFeedback, StagedNetwork
 from .cnn import CNN, FeedbackCNN
 from .audio_cnn import AudioCNN, FeedbackAudioCNN
+from .audio_resnet import AudioResNet, FeedbackAudioResNet, ResidualBlock
 from .fft_mixer import FFTMixer, WindowedFFTMixer
 from .fnet_mixer import FNetMixer
 from .wavelet_mixer import HybridMixer, WaveletMixer

@@ -17,16 +17,30 @@ for l = 2..L, recomputes h_l from the refined h_{l-1} before refining it. With a
 the identity, so the model gives exactly the plain network's logits.
 
 alpha: a fixed float in [0, 1]; 'learnable': one trained scalar a_l per refined stage,
-initialised 0 and used as alpha_l = sigmoid(a_l) (so training starts from an even blend, 0.5,
-and alpha stays in (0, 1), keeping the update a convex blend of the old state and the
-adapter's proposal); 'raw': one trained scalar per refined stage used as alpha itself,
-initialised 0 and unbounded (the form of the public CBL_CNN code: ``nn.Parameter(tensor([0.]))``,
-so its first steps replace h by the adapter's proposal, and alpha may leave [0, 1]); 'gated':
-alpha_l = sigmoid(V_l [h; z] + c_l) elementwise, V_l built like the adapter.
+initialised to logit(alpha_init) (0 by default) and used as alpha_l = sigmoid(a_l) (so training
+starts from an even blend, 0.5, and alpha stays in (0, 1), keeping the update a convex blend
+of the old state and the adapter's proposal); 'raw': one trained scalar per refined stage used as
+alpha itself, initialised 0 and unbounded (the form of the public CBL_CNN code:
+``nn.Parameter(tensor([0.]))``, so its first steps replace h by the adapter's proposal, and alpha
+may leave [0, 1]); 'gated': alpha_l = sigmoid(V_l [h; z] + c_l) elementwise, V_l built like the
+adapter.
 
-Gradients flow through every step. T is ``steps_train`` in training mode and ``steps_eval`` in
-evaluation mode. After a forward pass ``step_logits`` holds y_0..y_T (Tensors) and
-:meth:`ContextualFeedback.diagnostics` measures how the iteration moved.
+alpha_init (learnable and gated alpha): where alpha starts. A learnable a_l is initialised to
+logit(alpha_init), and a gate's bias c_l is shifted by logit(alpha_init); the default 1/2 is the
+even blend above. Near 1 (0.9, say), every refinement starts close to the identity, so a model
+begins as its plain network and learns how far to move (the residual-branch idea of starting
+deep networks near the identity).
+
+Gradients flow through every step unless ``detach`` says otherwise: 'none' (the default);
+'context': z = g(stop_gradient(y_{t-1})), so the loss of a later step cannot change how the
+earlier logits were computed through the feedback path (it still trains g, the adapters and the
+recomputed stages); 'steps': the states and logits carried into each step are cut from the graph
+(truncated back-propagation through the steps): each step's loss trains only that step's
+refinement, which with ``step_loss`` gives every step its own target.
+
+T is ``steps_train`` in training mode and ``steps_eval`` in evaluation mode. After a forward
+pass ``step_logits`` holds y_0..y_T (Tensors) and :meth:`ContextualFeedback.diagnostics`
+measures how the iteration moved.
 """
 from __future__ import annotations
 
@@ -45,6 +59,7 @@ from .module import Module, ModuleList, Parameter
 
 MODES = ("head-only", "all-stages")
 ALPHAS = ("learnable", "raw", "gated")  # besides a fixed number
+DETACH = ("none", "context", "steps")
 
 
 class RefiningClassifier(Module):
@@ -155,13 +170,15 @@ class ContextualFeedback(RefiningClassifier):
 
     network: the plain classifier, kept whole as ``self.network`` (its weights load into a
     feedback model one to one). context_dim: width of z. mode: 'head-only' | 'all-stages'.
-    alpha: float in [0, 1] | 'learnable' | 'raw' | 'gated'. steps_train / steps_eval: T in training /
-    evaluation mode (0 gives the plain network). step_loss: ask ``minifb.models.training_loss``
-    to average the loss over y_0..y_T instead of using y_T alone.
+    alpha: float in [0, 1] | 'learnable' | 'raw' | 'gated'. alpha_init: in (0, 1), where a
+    learnable or gated alpha starts. steps_train / steps_eval: T in training / evaluation mode (0
+    gives the plain network). step_loss: ask ``minifb.models.training_loss`` to average the loss
+    over y_0..y_T instead of using y_T alone. detach: 'none' | 'context' | 'steps' (module docstring).
     """
 
     def __init__(self, network: StagedNetwork, context_dim: int = 64, mode: str = "head-only", alpha="learnable",
-                 steps_train: int = 2, steps_eval: int = 2, step_loss: bool = False):
+                 steps_train: int = 2, steps_eval: int = 2, step_loss: bool = False, alpha_init: float = 0.5,
+                 detach: str = "none"):
         super().__init__()
         if not isinstance(network, StagedNetwork):
             raise TypeError(f"ContextualFeedback: network must be a StagedNetwork, got {type(network).__name__}")
@@ -169,6 +186,13 @@ class ContextualFeedback(RefiningClassifier):
             raise ValueError(f"ContextualFeedback: mode must be one of {MODES}, got {mode!r}")
         if alpha not in ALPHAS and not (isinstance(alpha, numbers.Real) and 0.0 <= alpha <= 1.0):
             raise ValueError(f"ContextualFeedback: alpha must be a number in [0, 1] or one of {ALPHAS}, got {alpha!r}")
+        if not (isinstance(alpha_init, numbers.Real) and 0.0 < alpha_init < 1.0):
+            raise ValueError(f"ContextualFeedback: alpha_init must be a number in (0, 1), got {alpha_init!r}")
+        if alpha_init != 0.5 and alpha not in ("learnable", "gated"):
+            raise ValueError(f"ContextualFeedback: alpha_init applies to a learnable or gated alpha, not to "
+                             f"alpha={alpha!r}")
+        if detach not in DETACH:
+            raise ValueError(f"ContextualFeedback: detach must be one of {DETACH}, got {detach!r}")
         for name, steps in (("steps_train", steps_train), ("steps_eval", steps_eval)):
             if not isinstance(steps, (int, np.integer)) or steps < 0:
                 raise ValueError(f"ContextualFeedback: {name} must be an integer >= 0, got {steps!r}")
@@ -177,6 +201,8 @@ class ContextualFeedback(RefiningClassifier):
         self.context_dim, self.mode = context_dim, mode
         self.alpha = alpha if isinstance(alpha, str) else float(alpha)
         self.steps_train, self.steps_eval, self.step_loss = int(steps_train), int(steps_eval), bool(step_loss)
+        self.alpha_init, self.detach = float(alpha_init), detach
+        start = math.log(self.alpha_init / (1 - self.alpha_init))  # logit(alpha_init): 0 for the even blend
         # Which stages are refined: only the last one in head-only mode.
         num_stages = len(network.stages)
         self.refined = list(range(num_stages)) if mode == "all-stages" else [num_stages - 1]
@@ -184,11 +210,13 @@ class ContextualFeedback(RefiningClassifier):
         features = [network.stage_features[l] for l in self.refined]
         self.adapters = ModuleList([ContextAdapter(c, context_dim, axis) for c, axis in features])
         if self.alpha == "learnable":
-            self.alpha_logits = Parameter(np.zeros(len(self.refined), np.float32))
+            self.alpha_logits = Parameter(np.full(len(self.refined), start, np.float32))
         elif self.alpha == "raw":
             self.alphas = Parameter(np.zeros(len(self.refined), np.float32))
         elif self.alpha == "gated":
             self.gates = ModuleList([ContextAdapter(c, context_dim, axis, activation="sigmoid") for c, axis in features])
+            for gate in self.gates:
+                gate.bias.data += np.float32(start)
         self._step_states = []
 
     @property
@@ -216,7 +244,9 @@ class ContextualFeedback(RefiningClassifier):
         self.step_logits = [logits]
         self._step_states = [[s.data for s in states]]
         for _ in range(self.steps):
-            z = self.context(logits)
+            if self.detach == "steps":
+                logits, states = logits.detach(), [s.detach() for s in states]
+            z = self.context(logits.detach() if self.detach == "context" else logits)
             if self.mode == "head-only":
                 states[-1] = self._blend(0, states[-1], z)
             else:
@@ -265,8 +295,9 @@ class ContextualFeedback(RefiningClassifier):
         return {name: float(v) for name, v in zip(values, on_host)}
 
     def extra_repr(self):
-        return (f"mode={self.mode!r}, alpha={self.alpha!r}, steps_train={self.steps_train}, "
-                f"steps_eval={self.steps_eval}, step_loss={self.step_loss}, context_dim={self.context_dim}")
+        return (f"mode={self.mode!r}, alpha={self.alpha!r}, alpha_init={self.alpha_init}, "
+                f"steps_train={self.steps_train}, steps_eval={self.steps_eval}, step_loss={self.step_loss}, "
+                f"detach={self.detach!r}, context_dim={self.context_dim}")
 
 
 def _mean_kl(p_logits, q_logits):

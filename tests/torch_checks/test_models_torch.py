@@ -24,6 +24,8 @@ import torch_models as T
 CIFAR, AUDIO, SMALL_IMAGES = (2, 3, 32, 32), (2, 1, 40, 24), (2, 3, 16, 16)
 # The CNNs with narrow layers in float64 (the full widths run in float32)
 SMALL_CNN = {"widths": (8, 16, 16), "hidden": 32}
+# The audio ResNet narrow (40 x 24 log-mels: 10 x 8 after the 4x3 pool), two blocks
+SMALL_RESNET = {"width": 6, "blocks": 2, "hidden": 10}
 # A small ViT: 16 patches + CLS = 17 tokens (odd: odd FFT and Haar lengths), 2 blocks
 SMALL_VIT = {"image_size": 16, "patch": 4, "dim": 24, "depth": 2, "heads": 3, "mlp_ratio": 2}
 
@@ -56,6 +58,9 @@ CASES = [
     ("lra-fnet", {k: v for k, v in SMALL_LRA.items() if k != "qkv_dim"}, TOKENS),
     ("lra-fftnet", {k: v for k, v in SMALL_LRA.items() if k != "qkv_dim"}, TOKENS),
     ("lra-fftnet-windowed", {**{k: v for k, v in SMALL_LRA.items() if k != "qkv_dim"}, "window": 4}, TOKENS),
+    ("feedback-cnn", {**SMALL_CNN, "mode": "all-stages", "detach": "context", "alpha_init": 0.9}, CIFAR),
+    ("audio-resnet", SMALL_RESNET, AUDIO),
+    ("feedback-audio-resnet", {**SMALL_RESNET, "mode": "all-stages", "alpha": "gated", "step_loss": True}, AUDIO),
 ]
 
 
@@ -131,6 +136,9 @@ def test_full_size_float32_model_matches_the_float64_twin(name, check):
 
 
 TRAINING_CASES = [("feedback-cnn", {**SMALL_CNN, "steps_train": 3, "steps_eval": 1, "step_loss": True}, CIFAR),
+                  # batch norm on batch statistics, recomputed at every step; truncated gradients
+                  ("feedback-audio-resnet", {**SMALL_RESNET, "mode": "all-stages", "step_loss": True,
+                                             "detach": "steps"}, AUDIO),
                   ("feedback-vit", {**SMALL_VIT, "dropout": 0.0, "mixer": "fft-windowed", "window": 4,
                                     "steps_train": 1}, SMALL_IMAGES)]
 

@@ -144,6 +144,42 @@ class TorchCNN(nn.Module):
         return logits
 
 
+class TorchResidualBlock(nn.Module):
+    """relu(x + BN(conv3x3(relu(BN(conv3x3(x)))))), convolutions without bias."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        return torch.relu(x + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
+class TorchAudioResNet(nn.Module):
+    """conv3x3 (no bias), BN, ReLU, avgpool; residual blocks; global average pool, Linear, ReLU;
+    Dropout; Linear to the classes."""
+
+    def __init__(self, num_classes=12, in_channels=1, width=64, blocks=3, pool=(4, 3), hidden=128, dropout=0.1):
+        super().__init__()
+        first = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                              nn.ReLU(), nn.AvgPool2d(pool))
+        last = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, hidden), nn.ReLU())
+        self.stages = nn.ModuleList([first, *[TorchResidualBlock(width) for _ in range(blocks)], last])
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+        self.stage_channels = [width] * (blocks + 1) + [hidden]
+        self.stem = None
+
+    def forward(self, x):
+        for stage in self.stages:
+            x = stage(x)
+        logits = self.head(x)
+        self.step_logits = [logits]
+        return logits
+
+
 class TorchContextAdapter(nn.Module):
     """act(W [h; z] + b) with z broadcast over the positions of h: a 1x1 convolution on the
     concatenation for feature maps (channels on axis 1), a Linear on it for vectors and tokens."""
@@ -170,12 +206,15 @@ class TorchFeedback(nn.Module):
     (all-stages: each later stage recomputed from the refined one before its own refinement); y = head(h_L);
     T = steps_train in training mode, steps_eval in evaluation mode.
     alpha: a float, 'learnable' (a = sigmoid(a_l), a_l trained), 'raw' (a = a_l, trained, from 0) or
-    'gated' (a = sigmoid(V [h; z] + c))."""
+    'gated' (a = sigmoid(V [h; z] + c)).
+    detach: 'context' feeds g a copy of y cut from the graph; 'steps' cuts the states and logits
+    carried into every step. (alpha_init only sets initial values, which the tests copy over.)"""
 
     def __init__(self, network, stage_axes, num_classes, context_dim=64, mode="head-only", alpha="learnable",
-                 steps_train=2, steps_eval=2, step_loss=False):
+                 steps_train=2, steps_eval=2, step_loss=False, alpha_init=0.5, detach="none"):
         super().__init__()
         self.network, self.mode, self.alpha, self.step_loss = network, mode, alpha, step_loss
+        self.detach = detach
         self.steps_train, self.steps_eval = steps_train, steps_eval
         stages = len(network.stages)
         self.refined = list(range(stages)) if mode == "all-stages" else [stages - 1]
@@ -210,7 +249,9 @@ class TorchFeedback(nn.Module):
         logits = net.head(h)
         self.step_logits = [logits]
         for _ in range(self.steps_train if self.training else self.steps_eval):
-            z = self.context(logits)
+            if self.detach == "steps":
+                logits, states = logits.detach(), [h.detach() for h in states]
+            z = self.context(logits.detach() if self.detach == "context" else logits)
             if self.mode == "head-only":
                 states[-1] = self.blend(0, states[-1], z)
             else:
@@ -496,11 +537,19 @@ class TorchSequenceClassifier(nn.Module):
 def feedback_cnn_twin(**defaults):
     """Builder of a FeedbackCNN or FeedbackAudioCNN twin: feedback settings, then the trunk's."""
     def build(context_dim=64, mode="head-only", alpha="learnable", steps_train=2, steps_eval=2, step_loss=False,
-              **network):
+              alpha_init=0.5, detach="none", **network):
         cnn = TorchCNN(**{**defaults, **network}, dropout=0.0)
         return TorchFeedback(cnn, [1, 1, 1, -1], cnn.head[1].out_features, context_dim, mode, alpha, steps_train,
-                             steps_eval, step_loss)
+                             steps_eval, step_loss, alpha_init, detach)
     return build
+
+
+def feedback_audio_resnet_twin(context_dim=64, mode="head-only", alpha="learnable", steps_train=2, steps_eval=2,
+                               step_loss=False, alpha_init=0.5, detach="none", **network):
+    resnet = TorchAudioResNet(**network, dropout=0.0)
+    axes = [1] * (len(resnet.stages) - 1) + [-1]
+    return TorchFeedback(resnet, axes, resnet.head[1].out_features, context_dim, mode, alpha, steps_train,
+                         steps_eval, step_loss, alpha_init, detach)
 
 
 # nn.MultiheadAttention inside the ViT blocks: scoped to "mixer." so that the patch embedding's
@@ -513,10 +562,10 @@ def vit_twin(mixer):
 
 
 def feedback_vit_twin(context_dim=64, mode="head-only", alpha="learnable", steps_train=2, steps_eval=2,
-                      step_loss=False, **network):
+                      step_loss=False, alpha_init=0.5, detach="none", **network):
     vit = TorchViT(**network)
     return TorchFeedback(vit, [-1] * len(vit.stages), network.get("num_classes", 10), context_dim, mode, alpha,
-                         steps_train, steps_eval, step_loss)
+                         steps_train, steps_eval, step_loss, alpha_init, detach)
 
 
 # model name -> (builder of the PyTorch twin from create()'s settings, renames minifb -> PyTorch)
@@ -535,6 +584,8 @@ TWINS = {
     "lra-fnet": (lambda **c: TorchSequenceClassifier(mixer="fnet", **c), ()),
     "lra-fftnet": (lambda **c: TorchSequenceClassifier(mixer="fft", **c), ()),
     "lra-fftnet-windowed": (lambda **c: TorchSequenceClassifier(mixer="fft-windowed", **c), ()),
+    "audio-resnet": (lambda **c: TorchAudioResNet(**c), ()),
+    "feedback-audio-resnet": (feedback_audio_resnet_twin, ()),
 }
 
 
