@@ -11,7 +11,8 @@ import json
 from . import optim
 from .data.tasks import TASKS
 
-FEEDBACK_SETTINGS = ("steps_train", "steps_eval", "mode", "alpha", "step_loss")
+FEEDBACK_SETTINGS = ("steps_train", "steps_eval", "mode", "alpha", "step_loss", "alpha_init", "detach")
+SPEC_AUGMENT_FIELDS = ("freq_masks", "freq_width", "time_masks", "time_width")
 
 
 def recipe(task: str, model_name: str) -> dict:
@@ -19,7 +20,13 @@ def recipe(task: str, model_name: str) -> dict:
 
     CIFAR CNN/FeedbackCNN: Adam 1e-3, batch 128, 20 epochs. The ViT family: Adam 7e-4, batch 128;
     the source trains 100 epochs, 20 here by default so that a run fits the GPU budget (pass
-    --epochs 100 for the full schedule). Speech Commands: Adam 1e-3, batch 128, 30 epochs.
+    --epochs 100 for the full schedule). Their learning rate is constant.
+
+    Speech Commands: Adam 2e-3 with a 3-epoch linear warm-up and cosine decay to 0, batch 128,
+    60 epochs, and SpecAugment masks (2 bands of up to 7 of the 40 mels, 2 blocks of up to 12 of
+    the 98 frames) on top of the time shift and background noise. With a constant 1e-3 and no
+    masks (the first recipe), the audio CNN was still far from converged after 30 epochs of the
+    3,941 clips of the test-set split (53% test accuracy, the training accuracy below it).
 
     Long Range Arena (LRA's configurations, lra_benchmarks/*/configs): ListOps batch 32, 5,000 steps
     (2 epochs of 96,000) with a peak learning rate of 0.05 / sqrt(1000) ~ 1.6e-3 after 1,000 warm-up
@@ -28,16 +35,18 @@ def recipe(task: str, model_name: str) -> dict:
     recipes take their batch, epochs and peak rate; schedule and weight decay are options
     (--schedule cosine --warmup-epochs 1 --weight-decay ...).
     """
+    constant = {"schedule": "constant", "warmup_epochs": 0, "spec_augment": None}
     lra = {"lra-listops": {"lr": 1.6e-3, "batch_size": 32, "epochs": 2},
            "lra-image": {"lr": 5e-4, "batch_size": 256, "epochs": 200},
            "lra-pathfinder": {"lr": 1e-3, "batch_size": 512, "epochs": 200}}
     if task in lra:
-        return lra[task]
+        return {**lra[task], **constant}
     if task == "speech-commands":
-        return {"lr": 1e-3, "batch_size": 128, "epochs": 30}
+        return {"lr": 2e-3, "batch_size": 128, "epochs": 60, "schedule": "cosine", "warmup_epochs": 3,
+                "spec_augment": [2, 7, 2, 12]}
     if "vit" in model_name:
-        return {"lr": 7e-4, "batch_size": 128, "epochs": 20}
-    return {"lr": 1e-3, "batch_size": 128, "epochs": 20}
+        return {"lr": 7e-4, "batch_size": 128, "epochs": 20, **constant}
+    return {"lr": 1e-3, "batch_size": 128, "epochs": 20, **constant}
 
 
 # ---- command line -------------------------------------------------------------------------------
@@ -81,10 +90,14 @@ def add_optimizer_arguments(parser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the recipe's)")
     parser.add_argument("--weight-decay", type=float, default=0.0,
                         help="AdamW decoupled weight decay (default 0: Adam)")
-    parser.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
-                        help="learning rate: constant (the recipes) or linear warm-up then cosine decay to 0")
-    parser.add_argument("--warmup-epochs", type=int, default=0,
-                        help="warm-up of the cosine schedule, in epochs")
+    parser.add_argument("--schedule", choices=("constant", "cosine"), default=None,
+                        help="learning rate: constant or linear warm-up then cosine decay to 0 "
+                             "(default: the recipe's)")
+    parser.add_argument("--warmup-epochs", type=int, default=None,
+                        help="warm-up of the cosine schedule, in epochs (default: the recipe's)")
+    parser.add_argument("--spec-augment", default=None, metavar="F,WF,T,WT",
+                        help="Speech Commands: F frequency masks of up to WF mel bands and T time masks of "
+                             "up to WT frames per clip, or 'none' (default: the recipe's)")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
 
@@ -103,13 +116,19 @@ def add_run_arguments(parser) -> None:
 
 def add_feedback_arguments(parser) -> None:
     """The settings of the feedback models (None: the model's default)."""
-    feedback = parser.add_argument_group("feedback models (feedback-cnn, feedback-vit, feedback-audio-cnn)")
+    feedback = parser.add_argument_group("feedback models (feedback-cnn, feedback-vit, feedback-audio-cnn, "
+                                         "feedback-audio-resnet)")
     feedback.add_argument("--steps-train", type=int, default=None, help="refinement steps T while training")
     feedback.add_argument("--steps-eval", type=int, default=None, help="refinement steps T at evaluation")
     feedback.add_argument("--mode", choices=("head-only", "all-stages"), default=None)
     feedback.add_argument("--alpha", default=None, help="'learnable', 'gated' or a number in [0, 1]")
     feedback.add_argument("--step-loss", action="store_true", default=None,
                           help="average the loss over all refinement steps")
+    feedback.add_argument("--alpha-init", type=float, default=None,
+                          help="where a learnable or gated alpha starts, in (0, 1) (default 0.5)")
+    feedback.add_argument("--detach", choices=("none", "context", "steps"), default=None,
+                          help="cut the fed-back logits ('context') or every step's inputs ('steps') "
+                               "from the graph (default: none)")
 
 
 # ---- the settings of a run ----------------------------------------------------------------------
@@ -148,18 +167,36 @@ def model_config(args) -> dict:
     return config
 
 
+def spec_augment_setting(text: str | None, default):
+    """--spec-augment 'F,WF,T,WT' as a list of four integers >= 0, 'none' as None, absent as ``default``."""
+    if text is None:
+        return default
+    if text.strip().lower() == "none":
+        return None
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != len(SPEC_AUGMENT_FIELDS) or min(values) < 0:
+        raise ValueError(f"train: --spec-augment must be four integers >= 0 as F,WF,T,WT (e.g. 2,7,2,12) "
+                         f"or 'none', got {text!r}")
+    return values
+
+
 def run_config(args) -> dict:
     """Every setting that determines the run's results (compared on --resume)."""
     defaults = recipe(args.task, args.model)
+    given = {key: defaults[key] if getattr(args, key) is None else getattr(args, key)
+             for key in ("epochs", "batch_size", "lr", "schedule", "warmup_epochs")}
+    if args.warmup_epochs is None:  # the recipe's warm-up, shortened to fit a shorter run
+        given["warmup_epochs"] = max(min(given["warmup_epochs"], given["epochs"] - 1), 0)
     return {
         "task": args.task,
         "model": args.model,
         "model_config": model_config(args),
-        **{key: defaults[key] if getattr(args, key) is None else getattr(args, key)
-           for key in ("epochs", "batch_size", "lr")},
+        **given,
+        "spec_augment": spec_augment_setting(args.spec_augment, defaults["spec_augment"]),
         "weight_decay": args.weight_decay,
-        "schedule": args.schedule,
-        "warmup_epochs": args.warmup_epochs,
         "label_smoothing": args.label_smoothing,
         "seed": args.seed,
         "limit_train": args.limit_train,
@@ -181,6 +218,8 @@ def check_arguments(args, config: dict) -> None:
         raise ValueError(f"train: --lr must be positive, got {config['lr']}")
     if not 0 <= config["warmup_epochs"] < config["epochs"]:
         raise ValueError(f"train: --warmup-epochs must be in [0, --epochs), got {config['warmup_epochs']}")
+    if config["spec_augment"] is not None and config["task"] != "speech-commands":
+        raise ValueError(f"train: --spec-augment applies to speech-commands only, not to {config['task']}")
     if args.tf32 and args.device != "cuda":
         raise ValueError("train: --tf32 applies to --device cuda only")
     if args.cuda_graph and args.device != "cuda":

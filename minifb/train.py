@@ -200,7 +200,8 @@ def run(args) -> int:
     if args.tf32:
         backend.set_tf32(True)
 
-    data = load_task(args.task, args.data_dir, args.download, args.device, args.limit_train, args.limit_test)
+    data = load_task(args.task, args.data_dir, args.download, args.device, args.limit_train, args.limit_test,
+                     spec_augment=config["spec_augment"])
     backend.seed(args.seed)
     model = models.create(args.model, num_classes=data.num_classes, **config["model_config"]).to(args.device)
     optimizer = build_optimizer(model, config)

@@ -240,6 +240,26 @@ def write_tiny_speech_commands(root: pathlib.Path, speakers: int = 5) -> pathlib
     return root
 
 
+def test_speech_training_masks_the_features(tmp_path, device):
+    """The speech pipeline with SpecAugment: augmented features hold whole masked bands and frame
+    blocks at 0 (the band means), evaluation features none; without masks nothing is 0 there."""
+    from minifb.backend import asnumpy
+    from minifb.data.tasks import load_task
+    root = write_tiny_speech_commands(tmp_path / "speech", speakers=2)
+    masked = load_task("speech-commands", root, False, device, spec_augment=[2, 7, 2, 12])
+    plain = load_task("speech-commands", root, False, device)
+    clips = masked.train_x[:8]
+    x = asnumpy(masked.augment(clips, np.random.default_rng(0)).data)[:, 0]
+    y = asnumpy(plain.augment(clips, np.random.default_rng(0)).data)[:, 0]
+    assert x.shape == y.shape == (8, 40, 98)
+    bands, frames = (x == 0).all(axis=2), (x == 0).all(axis=1)
+    assert bands.any() and frames.any() and not (y == 0).any()
+    np.testing.assert_array_equal(x == 0, bands[:, :, None] | frames[:, None, :])
+    np.testing.assert_array_equal(asnumpy(masked.prepare(clips).data), asnumpy(plain.prepare(clips).data))
+    with pytest.raises(ValueError, match="spec_augment applies to speech-commands only"):
+        load_task("cifar10-sample", None, False, device, spec_augment=[1, 1, 1, 1])
+
+
 def test_speech_commands_train_and_eval(tmp_path, device):
     data = write_tiny_speech_commands(tmp_path / "speech")
     out = tmp_path / "run"

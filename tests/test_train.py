@@ -131,10 +131,45 @@ def test_model_config_of_the_lra_classifiers():
 
 
 def test_recipes_follow_the_sources():
-    assert train.recipe("cifar10", "cnn") == {"lr": 1e-3, "batch_size": 128, "epochs": 20}
+    assert train.recipe("cifar10", "cnn") == {"lr": 1e-3, "batch_size": 128, "epochs": 20, "schedule": "constant",
+                                              "warmup_epochs": 0, "spec_augment": None}
     assert train.recipe("cifar10", "fftnet-vit")["lr"] == 7e-4
-    assert train.recipe("lra-image", "lra-fnet") == {"lr": 5e-4, "batch_size": 256, "epochs": 200}
+    assert train.recipe("lra-image", "lra-fnet") == {"lr": 5e-4, "batch_size": 256, "epochs": 200,
+                                                     "schedule": "constant", "warmup_epochs": 0, "spec_augment": None}
     assert train.recipe("lra-listops", "lra-fnet")["batch_size"] == 32
+    speech = train.recipe("speech-commands", "audio-resnet")
+    assert speech["schedule"] == "cosine" and speech["warmup_epochs"] == 3 and speech["spec_augment"] == [2, 7, 2, 12]
+
+
+def parsed(*argv):
+    import argparse
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    return parser.parse_args([str(a) for a in argv])
+
+
+def test_run_settings_take_the_recipe_unless_given():
+    args = parsed("speech-commands", "--model", "audio-resnet")
+    config = train.run_config(args)
+    assert (config["schedule"], config["warmup_epochs"], config["spec_augment"]) == ("cosine", 3, [2, 7, 2, 12])
+    short = train.run_config(parsed("speech-commands", "--model", "audio-resnet", "--epochs", 2))
+    assert short["warmup_epochs"] == 1  # the recipe's 3 warm-up epochs do not fit 2 epochs
+    old = train.run_config(parsed("speech-commands", "--model", "audio-cnn", "--schedule", "constant",
+                                  "--warmup-epochs", 0, "--spec-augment", "none", "--lr", 1e-3))
+    assert (old["schedule"], old["warmup_epochs"], old["spec_augment"], old["lr"]) == ("constant", 0, None, 1e-3)
+    assert train.run_config(parsed("speech-commands", "--model", "audio-cnn", "--spec-augment", "1,5,0,0")
+                            )["spec_augment"] == [1, 5, 0, 0]
+    cifar = train.run_config(parsed("cifar10", "--model", "feedback-cnn", "--alpha-init", 0.9, "--detach", "context"))
+    assert cifar["spec_augment"] is None and cifar["schedule"] == "constant"
+    assert cifar["model_config"] == {"alpha_init": 0.9, "detach": "context"}
+    for bad in ("2,7,2", "2,7,2,x", "2,-1,2,3"):
+        with pytest.raises(ValueError, match="--spec-augment must be four integers"):
+            train.run_config(parsed("speech-commands", "--model", "audio-cnn", "--spec-augment", bad))
+    args = parsed("cifar10", "--model", "cnn", "--spec-augment", "2,7,2,12")
+    with pytest.raises(ValueError, match="--spec-augment applies to speech-commands only"):
+        train.check_arguments(args, train.run_config(args))
+    with pytest.raises(ValueError, match="--alpha-init only apply to feedback models"):
+        train.run_config(parsed("cifar10", "--model", "cnn", "--alpha-init", 0.9))
 
 
 def test_metric_files_are_strict_json(tmp_path):

@@ -18,7 +18,8 @@ from .. import backend
 from ..autograd.tensor import Tensor
 from . import speech_commands
 from .audio import log_mel_spectrogram, pcm16_to_float
-from .augment import mix_background_noise, normalize, random_crop_flip, random_time_shift, stack_noise
+from .augment import (mix_background_noise, normalize, random_crop_flip, random_time_shift, spec_augment,
+                      stack_noise)
 from .cifar10 import load_cifar10
 from .lra import load_lra
 from .samples import load_cifar10_sample
@@ -97,12 +98,14 @@ def mel_statistics(waveforms):
     return mean, std
 
 
-def speech_pipeline(train_waveforms, data_dir):
+def speech_pipeline(train_waveforms, data_dir, masks=None):
     """(augment, prepare) of Speech Commands: int16 clips -> (N, 1, 40, 98) standardised log-mel.
 
     Augmentation (the dataset's reference recipe): a time shift of up to 100 ms, then background
     noise from ``_background_noise_`` (when that folder is there). The 40 mel bands are
-    standardised with each band's mean and standard deviation over the training clips.
+    standardised with each band's mean and standard deviation over the training clips. ``masks``
+    (freq_masks, freq_width, time_masks, time_width), when given, adds SpecAugment's masks to the
+    standardised training features, set to 0, the mean of every band (augment.spec_augment).
     """
     xp = backend.get_array_module(train_waveforms)
     mean, std = mel_statistics(train_waveforms)
@@ -120,20 +123,24 @@ def speech_pipeline(train_waveforms, data_dir):
 
     def augment(waveforms, rng):
         shifted = random_time_shift(pcm16_to_float(waveforms), rng=rng)
-        return features(shifted if noise is None else mix_background_noise(shifted, noise, lengths, rng=rng))
+        x = features(shifted if noise is None else mix_background_noise(shifted, noise, lengths, rng=rng))
+        return x if masks is None else Tensor(spec_augment(x.data, *masks, rng=rng))
     return augment, features
 
 
 def load_task(task: str, data_dir: str, download: bool, device: str, limit_train=None, limit_test=None,
-              with_train: bool = True) -> TaskData:
+              with_train: bool = True, spec_augment=None) -> TaskData:
     """The task's data on ``device`` (training arrays None unless ``with_train``).
 
     CIFAR-10 from the official pickles, or the shipped sample (no ``data_dir`` needed); Speech
     Commands as :func:`load_speech_commands_split` says (its training clips are read even without
-    ``with_train``: they give the feature statistics).
+    ``with_train``: they give the feature statistics). ``spec_augment``: the masks of
+    :func:`speech_pipeline` (Speech Commands only).
     """
     if task not in TASKS:
         raise ValueError(f"load_task: unknown task {task!r}; expected one of {TASKS}")
+    if spec_augment is not None and task != "speech-commands":
+        raise ValueError(f"load_task: spec_augment applies to speech-commands only, not to {task!r}")
     if task.startswith("lra-"):
         return load_lra_task(task, data_dir, download, device, limit_train, limit_test, with_train)
     xp = backend.xp_for(device)
@@ -156,7 +163,7 @@ def load_task(task: str, data_dir: str, download: bool, device: str, limit_train
         augment, prepare = cifar10_pipeline()
         return TaskData(train_x, train_y, test_x, test_y, augment, prepare, 10, "images")
     train_x, train_y = on_device(True, limit_train)
-    augment, prepare = speech_pipeline(train_x, data_dir)
+    augment, prepare = speech_pipeline(train_x, data_dir, spec_augment)
     if not with_train:
         train_x = train_y = None
     classes = len(speech_commands.LABELS_12)
