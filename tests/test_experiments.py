@@ -92,7 +92,7 @@ def test_layer_analysis_of_a_trained_all_stages_model(tmp_path):
     for values in analysis["stages"].values():
         assert len(values["kl"]) == len(values["mse"]) == 3
         assert all(v >= 0 for v in values["kl"] + values["mse"]) and values["mse"][0] > 0
-    evaluated = minifb_cli("eval", run / "checkpoint.npz", "--steps-eval", 3)
+    evaluated = minifb_cli("eval", run / "checkpoint.npz", "--steps-eval", 3, "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     assert result["test_accuracy_per_step"] == analysis["test_accuracy_per_step"]
