@@ -1,14 +1,14 @@
 """The experiment scripts' Python parts: summarize.py's tables from run folders, and the per-layer
 analysis of a trained feedback model (layer_analysis.py) against `minifb eval`."""
 import json
+import pathlib
 import sys
 
 import pytest
 
-from conftest import REPOSITORY
 from test_cli import minifb_cli
 
-sys.path.insert(0, str(REPOSITORY / "experiments"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "experiments"))
 import layer_analysis  # noqa: E402
 import summarize  # noqa: E402
 
