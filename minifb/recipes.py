@@ -6,10 +6,10 @@ option goes into its group's function and, when it changes the results, into :fu
 """
 from __future__ import annotations
 
-import json
-
-from . import optim
+from . import models, optim
 from .data.tasks import TASKS
+from .layers.feedback import ALPHAS
+from .settings_argument import read_settings
 
 FEEDBACK_SETTINGS = ("steps_train", "steps_eval", "mode", "alpha", "step_loss", "alpha_init", "detach")
 SPEC_AUGMENT_FIELDS = ("freq_masks", "freq_width", "time_masks", "time_width")
@@ -69,9 +69,9 @@ def add_task_arguments(parser) -> None:
     parser.add_argument("--limit-train", type=int, default=None, metavar="N", help="use N training examples")
     parser.add_argument("--limit-test", type=int, default=None, metavar="N",
                         help="use N test examples (and N validation examples where there is a split)")
-    parser.add_argument("--model-config", default=None, metavar="JSON",
-                        help='model settings as a JSON object, e.g. \'{"dim": 64, "depth": 2}\' for a smaller '
-                             'LRA classifier (see minifb.models.settings(NAME))')
+    parser.add_argument("--config", "--model-config", dest="model_config", default=None, metavar="JSON_OR_FILE",
+                        help='model settings as a JSON object or a file of one, e.g. \'{"dim": 64, "depth": 2}\' '
+                             'for a smaller ViT or LRA classifier (minifb.models.settings(NAME) lists them)')
 
 
 def add_device_arguments(parser) -> None:
@@ -121,7 +121,7 @@ def add_feedback_arguments(parser) -> None:
     feedback.add_argument("--steps-train", type=int, default=None, help="refinement steps T while training")
     feedback.add_argument("--steps-eval", type=int, default=None, help="refinement steps T at evaluation")
     feedback.add_argument("--mode", choices=("head-only", "all-stages"), default=None)
-    feedback.add_argument("--alpha", default=None, help="'learnable', 'gated' or a number in [0, 1]")
+    feedback.add_argument("--alpha", default=None, help="'learnable', 'raw', 'gated' or a number in [0, 1]")
     feedback.add_argument("--step-loss", action="store_true", default=None,
                           help="average the loss over all refinement steps")
     feedback.add_argument("--alpha-init", type=float, default=None,
@@ -140,23 +140,20 @@ def model_config(args) -> dict:
         value = getattr(args, name)
         if value is not None:
             config[name] = value
-    if isinstance(config.get("alpha"), str) and config["alpha"] not in ("learnable", "gated"):
+    if isinstance(config.get("alpha"), str) and config["alpha"] not in ALPHAS:
         try:
             config["alpha"] = float(config["alpha"])
         except ValueError:
-            raise ValueError(f"train: --alpha must be 'learnable', 'gated' or a number, "
-                             f"got {args.alpha!r}") from None
+            raise ValueError(f"train: --alpha must be one of {ALPHAS} or a number, got {args.alpha!r}") from None
     if config and not args.model.startswith("feedback"):
         flags = ", ".join("--" + k.replace("_", "-") for k in config)
         raise ValueError(f"train: {flags} only apply to feedback models, not to {args.model!r}")
     given = getattr(args, "model_config", None)
     if given:
-        try:
-            settings = json.loads(given)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"train: --model-config is not valid JSON ({e}): {given!r}") from None
-        if not isinstance(settings, dict):
-            raise ValueError(f"train: --model-config must be a JSON object of settings, got {given!r}")
+        settings = read_settings(given, "train")
+        clash = sorted(set(settings) & set(config))
+        if clash:
+            raise ValueError(f"train: {clash} given both by --config and by their own flags")
         config.update(settings)
     # The LRA classifiers take their task's size and vocabulary from the task they train on.
     if args.model.startswith("lra-") != args.task.startswith("lra-"):
@@ -224,6 +221,13 @@ def check_arguments(args, config: dict) -> None:
         raise ValueError("train: --tf32 applies to --device cuda only")
     if args.cuda_graph and args.device != "cuda":
         raise ValueError("train: --cuda-graph applies to --device cuda only")
+    if args.model in models.available():  # an unknown model is reported by the command itself
+        if "num_classes" in config["model_config"]:
+            raise ValueError("train: num_classes comes from the task; leave it out of --config")
+        try:
+            models.effective_settings(args.model, **config["model_config"])
+        except ValueError as e:
+            raise ValueError(f"train: --config: {e}") from None
 
 
 # ---- from settings to optimiser -----------------------------------------------------------------

@@ -33,6 +33,7 @@ import numpy as np
 
 from . import backend
 from .atomic_file import atomic_write
+from .settings_argument import read_settings
 
 AUDIO_INPUT = (40, 98)  # log-mel bands and frames of a 1 s clip (docs/design.md: 30 ms window, 10 ms hop)
 
@@ -43,7 +44,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="the .npz file to write")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the batch and the labels (default 0)")
     parser.add_argument("--batch", type=int, default=4, help="batch size (default 4)")
-    parser.add_argument("--config", default="{}",
+    parser.add_argument("--config", default="{}", metavar="JSON_OR_FILE",
                         help='model settings as JSON, e.g. \'{"mode": "all-stages", "steps_eval": 3}\'')
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
     parser.add_argument("--device", choices=backend.DEVICES, default="cpu", help="default cpu")
@@ -130,12 +131,7 @@ def _folder_of(path) -> str:
 
 def run(args) -> int:
     _folder_of(args.out)  # before the work, not after it
-    try:
-        settings = json.loads(args.config)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"reference: --config is not valid JSON ({e}): {args.config!r}") from None
-    if not isinstance(settings, dict):
-        raise ValueError(f"reference: --config must be a JSON object of settings, got {args.config!r}")
+    settings = read_settings(args.config, "reference")
     shape = None
     if args.input_shape:
         try:

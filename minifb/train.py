@@ -136,9 +136,18 @@ def fit(model, optimizer, data: TaskData, config: dict, out: pathlib.Path, start
     then holds the last finished epoch. ``cuda_graph``: replay the step from a CUDA graph.
     """
     step = training_step(model, optimizer, config["label_smoothing"], cuda_graph)
+    # The bar counts finished epochs (it ends at N/N, also when the last epoch returns from the loop).
+    bar = tqdm(total=config["epochs"], initial=start_epoch - 1, desc="training", unit="epoch", disable=not progress)
+    with bar:
+        return _epochs(model, optimizer, data, config, out, start_epoch, stop_after, time_limit, progress,
+                       schedule, step, bar)
+
+
+def _epochs(model, optimizer, data, config, out, start_epoch, stop_after, time_limit, progress, schedule, step,
+            bar) -> dict | None:
+    """fit's loop, advancing ``bar`` by one after each finished epoch."""
     started, slowest = time.perf_counter(), 0.0
-    bar = tqdm(range(start_epoch, config["epochs"] + 1), desc="training", unit="epoch", disable=not progress)
-    for done, epoch in enumerate(bar, 1):
+    for done, epoch in enumerate(range(start_epoch, config["epochs"] + 1), 1):
         epoch_start = time.perf_counter()
         record = {"epoch": epoch, "lr": optimizer.lr}  # at the epoch's start
         record.update(train_one_epoch(model, optimizer, data, config["batch_size"], config["seed"], epoch,
@@ -148,6 +157,7 @@ def fit(model, optimizer, data: TaskData, config: dict, out: pathlib.Path, start
             record.update({"val" + k[len("test"):]: v for k, v in validation.items() if k.startswith("test")})
         record.update(evaluate(model, data.test_x, data.test_y, data.prepare))
         bar.set_postfix(test_accuracy=f"{record['test_accuracy']:.4f}")
+        bar.update(1)
         # Metrics first, then the checkpoint: an interruption in between leaves a metrics line
         # past the checkpoint, which --resume drops and writes again.
         append_line(out / "metrics.jsonl", record)

@@ -279,3 +279,48 @@ def test_speech_commands_train_and_eval(tmp_path, device):
     result = json.loads(evaluated.stdout)
     assert result["test_accuracy"] == final["test_accuracy"]
     assert result["test_loss"] == pytest.approx(final["test_loss"], rel=1e-6)
+
+
+def test_train_takes_model_settings_from_json_or_a_file_and_its_bar_ends_at_n_of_n(tmp_path):
+    settings = {"image_size": 32, "patch": 8, "dim": 16, "depth": 1, "heads": 2, "mlp_ratio": 2, "mixer_norm": "post"}
+    (tmp_path / "small-vit.json").write_text(json.dumps(settings))
+    runs = {}
+    for how, given in (("json", json.dumps(settings)), ("file", tmp_path / "small-vit.json")):
+        runs[how] = tmp_path / how
+        result = minifb_cli("train", "cifar10-sample", "--model", "fftnet-vit", "--config", given, "--out", runs[how],
+                            "--epochs", 2, "--limit-train", 32, "--limit-test", 16, "--batch-size", 16)
+        assert result.returncode == 0, result.stderr
+        assert json.loads((runs[how] / "config.json").read_text())["model_config"] == settings
+    # The same settings either way, so the same run; the epoch bar's last state is 2/2.
+    assert read_lines(runs["json"] / "metrics.jsonl")[-1]["test_loss"] == read_lines(
+        runs["file"] / "metrics.jsonl")[-1]["test_loss"]
+    bar = [state for state in result.stderr.replace("\r", "\n").splitlines() if state.startswith("training")]
+    assert "2/2" in bar[-1] and not any("3/2" in state for state in bar)
+    evaluated = minifb_cli("eval", runs["file"] / "checkpoint.npz", "--json")  # eval rebuilds the small ViT
+    assert evaluated.returncode == 0, evaluated.stderr
+    final = json.loads((runs["file"] / "final.json").read_text())
+    assert json.loads(evaluated.stdout)["test_accuracy"] == final["test_accuracy"]
+
+
+@pytest.mark.parametrize("given,message", [
+    ('{"dim": 16', "--config '{\"dim\": 16' is not valid JSON"),
+    ("no-such-file.json", "nor a file that exists"),
+    ("[1, 2]", "must be a JSON object of settings"),
+    ('{"deep": 2}', "unknown setting(s) ['deep']"),
+    ('{"num_classes": 3}', "num_classes comes from the task"),
+    ('{"steps_eval": 3}', "given both by --config and by their own flags"),
+])
+def test_train_config_errors_are_one_line_and_come_before_any_work(given, message, tmp_path):
+    extra = ["--steps-eval", 4] if "steps_eval" in given else []
+    result = minifb_cli("train", "cifar10-sample", "--model", "feedback-cnn", "--config", given,
+                        "--out", tmp_path / "run", *extra, cwd=tmp_path)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_reference_takes_its_settings_from_a_file_too(tmp_path):
+    (tmp_path / "tiny.json").write_text('{"widths": [2, 2, 2], "hidden": 4, "image_size": 8}')
+    result = minifb_cli("reference", "cnn", "--config", tmp_path / "tiny.json", "--out", tmp_path / "ref.npz")
+    assert result.returncode == 0, result.stderr
+    config = json.loads(str(np.load(tmp_path / "ref.npz")["config"]))
+    assert config["settings"]["widths"] == [2, 2, 2] and config["settings"]["hidden"] == 4

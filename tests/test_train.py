@@ -126,7 +126,7 @@ def test_model_config_of_the_lra_classifiers():
     assert train.model_config(Args("lra-fnet", task="lra-image")) == {"task": "image"}
     given = Args("lra-fftnet", task="lra-listops", model_config='{"dim": 64, "depth": 2}')
     assert train.model_config(given) == {"dim": 64, "depth": 2, "task": "listops"}
-    with pytest.raises(ValueError, match="--model-config is not valid JSON"):
+    with pytest.raises(ValueError, match="--config '{dim: 64}' is not valid JSON"):
         train.model_config(Args("lra-fnet", task="lra-image", model_config="{dim: 64}"))
 
 

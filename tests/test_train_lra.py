@@ -61,4 +61,4 @@ def test_lra_models_and_tasks_go_together(tmp_path, capsys):
     assert cli.main(["train", "lra-image", "--model", "cnn", "--data-dir", str(data)]) == 2
     assert "lra-* models train on the lra-* tasks only" in capsys.readouterr().err
     assert cli.main(["train", "lra-image", "--model", "lra-fnet", "--data-dir", str(data), "--model-config", "[1]"]) == 2
-    assert "--model-config must be a JSON object" in capsys.readouterr().err
+    assert "--config '[1]' must be a JSON object" in capsys.readouterr().err

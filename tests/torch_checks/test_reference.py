@@ -207,7 +207,7 @@ def test_reference_is_reproducible_and_written_atomically(tmp_path, monkeypatch,
 
 @pytest.mark.parametrize("args,message", [
     (["nope"], "unknown model 'nope'"),
-    (["cnn", "--config", "{mode"], "--config is not valid JSON"),
+    (["cnn", "--config", "{mode"], "--config '{mode' is not valid JSON"),
     (["cnn", "--config", '{"steps": 2}'], "unknown setting(s) ['steps']"),
     (["cnn", "--batch", "0"], "batch size must be at least 1"),
     (["cnn", "--input-shape", "3,x,32"], "--input-shape must be C,H,W"),
