@@ -6,8 +6,10 @@ can be compared with a PyTorch run number for number. A parameter whose ``.grad`
 skipped (its state does not advance), as in PyTorch. A complex parameter is updated as the
 pair of real numbers (Re, Im), as PyTorch does (Adam's second moment is per component).
 
-``state_dict()`` is flat: hyper-parameters as Python scalars and per-parameter state under
-"<index>.<name>" (arrays as numpy), which is what a checkpoint stores.
+Parameters come as a list or as PyTorch's parameter groups (dicts with "params" and their own
+hyper-parameters); see :class:`Optimizer`. ``state_dict()`` is flat: the hyper-parameters as
+Python scalars, "param_groups" (each group's settings and parameter indices) and per-parameter
+state under "<index>.<name>" (arrays as numpy), which is what a checkpoint stores.
 
 Schedules set ``optimizer.lr`` from a step count: call ``schedule.step()`` after each
 ``optimizer.step()``.
@@ -29,76 +31,162 @@ def _real_view(a):
 
 
 class Optimizer:
-    """What every optimizer shares: the parameter list, per-parameter state, zero_grad, state dicts."""
+    """What every optimizer shares: parameter groups, per-parameter state, zero_grad, state dicts.
+
+    ``params`` is a list of parameters, or PyTorch's list of parameter groups: dicts with
+    "params" and any hyper-parameters that differ from the constructor's, e.g.
+    ``Adam([{"params": body}, {"params": head, "lr": 1e-2}], lr=1e-3)``. ``param_groups`` holds
+    every group's settings and parameters. Inside ``step()`` the hyper-parameter attributes
+    (``self.lr``, ``self.betas``, ...) read the group being updated, so an update rule is written
+    once for one set of settings; outside it they read the first group. Setting one, e.g.
+    ``optimizer.lr = 0.01`` (what a schedule does), sets it in every group, the learning rates
+    keeping their ratios to the first group's (the ratios of the constructor's settings).
+    """
 
     hyperparameters: tuple = ("lr",)
 
-    def __init__(self, params, lr: float):
-        self.params = list(params)
-        if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        for i, p in enumerate(self.params):
+    def __init__(self, params, **defaults):
+        name = type(self).__name__
+        given = [params] if isinstance(params, (Tensor, dict)) else list(params)
+        if not given:
+            raise ValueError(f"{name}: got an empty parameter list")
+        if any(isinstance(g, dict) for g in given) and not all(isinstance(g, dict) for g in given):
+            raise TypeError(f"{name}: params must be all parameters or all parameter groups (dicts), not a mixture")
+        groups = given if isinstance(given[0], dict) else [{"params": given}]
+        param_groups = []
+        for k, group in enumerate(groups):
+            where = "" if len(groups) == 1 else f" (parameter group {k})"
+            unknown = sorted(set(group) - {"params", *self.hyperparameters})
+            if "params" not in group or unknown:
+                raise ValueError(f"{name}: parameter group {k} needs 'params' and takes only {self.hyperparameters}, "
+                                 f"got the keys {sorted(group)}")
+            members = [group["params"]] if isinstance(group["params"], Tensor) else list(group["params"])
+            if not members:
+                raise ValueError(f"{name}: got an empty parameter list{where}")
+            settings = self._check({**defaults, **{h: group[h] for h in self.hyperparameters if h in group}}, where)
+            param_groups.append({**settings, "params": members})
+        flat = [p for group in param_groups for p in group["params"]]
+        for i, p in enumerate(flat):
             if not isinstance(p, Tensor) or not p.requires_grad:
-                raise TypeError(f"{type(self).__name__}: parameter {i} must be a Tensor with requires_grad=True, "
+                raise TypeError(f"{name}: parameter {i} must be a Tensor with requires_grad=True, "
                                 f"got {type(p).__name__}")
-        if len({id(p) for p in self.params}) != len(self.params):
-            raise ValueError(f"{type(self).__name__}: a parameter appears more than once in the list "
+        if len({id(p) for p in flat}) != len(flat):
+            raise ValueError(f"{name}: a parameter appears more than once in the list "
                              "(it would be updated twice per step)")
-        if not lr >= 0:
-            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {lr}")
-        self.lr = float(lr)
+        self.param_groups = param_groups
+        self.params = flat
         self.state = [{} for _ in self.params]  # per parameter: name -> array, and "step"
-        self._device_lr = None  # lr on the GPU for update kernels that read it there (Adam)
+        self._active = None  # the index of the group step() is updating
+        self._keep_lr_ratios()
+        self._device_lrs, self._device_lr_values = {}, {}  # per group: lr on the GPU for Adam's kernels
+
+    def _check(self, settings: dict, where: str) -> dict:
+        """One group's hyper-parameters, checked and as plain floats; subclasses check theirs too."""
+        if not settings["lr"] >= 0:
+            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {settings['lr']}{where}")
+        return {**settings, "lr": float(settings["lr"])}
+
+    def _keep_lr_ratios(self) -> None:
+        first = self.param_groups[0]["lr"]
+        self._lr_ratios = [group["lr"] / first if first > 0 else 1.0 for group in self.param_groups]
+
+    def __getattr__(self, name):
+        # Only for names not found as attributes: the hyper-parameters live in the groups.
+        groups = self.__dict__.get("param_groups")
+        if groups is None or name not in type(self).hyperparameters:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        active = self.__dict__.get("_active")
+        return groups[active or 0][name]
+
+    def __setattr__(self, name, value):
+        if name in type(self).hyperparameters and "param_groups" in self.__dict__:
+            for group, ratio in zip(self.param_groups, self._lr_ratios):
+                group[name] = float(value) * ratio if name == "lr" else value
+            return
+        object.__setattr__(self, name, value)
 
     def device_lr(self):
-        """The learning rate as a float64 on the GPU, where the update kernels read it. It is refreshed
-        from ``lr`` here, or by ``sync_device_state()`` before a CUDA graph replays a captured step
-        (a replay runs no Python, so a refresh inside the step would replay the old value)."""
-        if self._device_lr is None:
-            self._device_lr = to_device(np.zeros(1, np.float64), "cuda")
-            self._device_lr_value = None
+        """The learning rate of the group being updated, as a float64 on the GPU, where the update
+        kernels read it. It is refreshed from the group's lr here, or by ``sync_device_state()``
+        before a CUDA graph replays a captured step (a replay runs no Python, so a refresh inside
+        the step would replay the old value)."""
+        index = self._active or 0
+        if index not in self._device_lrs:
+            self._device_lrs[index] = to_device(np.zeros(1, np.float64), "cuda")
+            self._device_lr_values[index] = None
         if not _capturing():
             self.sync_device_state()
-        return self._device_lr
+        return self._device_lrs[index]
 
     def sync_device_state(self) -> None:
-        """Copy ``lr`` to the device when it changed since the last copy (a no-op on the CPU)."""
-        if self._device_lr is not None and self._device_lr_value != self.lr:
-            self._device_lr.fill(self.lr)
-            self._device_lr_value = self.lr
+        """Copy each group's lr to the device when it changed since the last copy (a no-op on the CPU)."""
+        for index, array in self._device_lrs.items():
+            lr = self.param_groups[index]["lr"]
+            if self._device_lr_values[index] != lr:
+                array.fill(lr)
+                self._device_lr_values[index] = lr
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
     def step(self) -> None:
-        for p, state in zip(self.params, self.state):
-            if p.grad is not None:
-                if p.grad.shape != p.data.shape or device_of(p.grad) != device_of(p.data):
-                    raise ValueError(f"{type(self).__name__}.step: gradient of shape {tuple(p.grad.shape)} on "
-                                     f"{device_of(p.grad)} for a parameter of shape {p.shape} on {p.device}")
-                self._update(_real_view(p.data), _real_view(p.grad), state)
+        first = 0
+        for index, group in enumerate(self.param_groups):
+            self._active = index
+            try:
+                for p, state in zip(group["params"], self.state[first:first + len(group["params"])]):
+                    if p.grad is not None:
+                        if p.grad.shape != p.data.shape or device_of(p.grad) != device_of(p.data):
+                            raise ValueError(f"{type(self).__name__}.step: gradient of shape {tuple(p.grad.shape)} "
+                                             f"on {device_of(p.grad)} for a parameter of shape {p.shape} on {p.device}")
+                        self._update(_real_view(p.data), _real_view(p.grad), state)
+            finally:
+                self._active = None
+            first += len(group["params"])
 
     def _update(self, param, grad, state) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict:
-        """{"type", hyper-parameters..., "<i>.<name>": array or int} with arrays as numpy copies."""
+        """{"type", the first group's hyper-parameters, "param_groups": [each group's hyper-parameters
+        and "params", its parameters' indices], "<i>.<name>": array or int} with arrays as numpy copies."""
         out = {"type": type(self).__name__}
         out.update({name: getattr(self, name) for name in self.hyperparameters})
+        groups, first = [], 0
+        for group in self.param_groups:
+            count = len(group["params"])
+            groups.append({**{h: group[h] for h in self.hyperparameters}, "params": list(range(first, first + count))})
+            first += count
+        out["param_groups"] = groups
         for i, state in enumerate(self.state):
             for name, value in state.items():
                 out[f"{i}.{name}"] = asnumpy(value).copy() if hasattr(value, "shape") else value
         return out
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore from ``state_dict()``; checks type, parameter count and shapes before changing anything."""
+        """Restore from ``state_dict()``; checks type, groups, parameter count and shapes before changing
+        anything. A state without "param_groups" (one group, its settings at the top) loads too."""
         name = type(self).__name__
         if state.get("type") != name:
             raise ValueError(f"{name}.load_state_dict: the state is from {state.get('type')!r}, not {name}")
         missing = [h for h in self.hyperparameters if h not in state]
         if missing:
             raise KeyError(f"{name}.load_state_dict: the state lacks the hyper-parameters {missing}")
+        groups = state.get("param_groups") or [{**{h: state[h] for h in self.hyperparameters},
+                                                "params": list(range(len(self.params)))}]
+        first, settings = 0, []
+        for k, (stored, group) in enumerate(zip(groups, self.param_groups)):
+            wanted = list(range(first, first + len(group["params"])))
+            if list(stored.get("params", ())) != wanted:
+                raise ValueError(f"{name}.load_state_dict: parameter group {k} holds the parameters "
+                                 f"{list(stored.get('params', ()))}, this optimizer's holds {wanted}")
+            settings.append({h: tuple(stored[h]) if isinstance(stored[h], list) else stored[h]
+                             for h in self.hyperparameters})
+            first += len(group["params"])
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the state has {len(groups)} parameter groups, "
+                             f"this optimizer {len(self.param_groups)}")
         per_param = [{} for _ in self.params]
         for key, value in state.items():
             index, dot, slot = key.partition(".")
@@ -115,9 +203,9 @@ class Optimizer:
                                      f"the parameter has shape {tuple(want)}")
                 value = to_device(np.array(value, dtype=_real_view(p.data).dtype), p.device)
             per_param[int(index)][slot] = value
-        for hyper in self.hyperparameters:
-            value = state[hyper]
-            setattr(self, hyper, tuple(value) if isinstance(value, list) else value)
+        for group, values in zip(self.param_groups, settings):
+            group.update(values)
+        self._keep_lr_ratios()
         self.state = per_param
 
 
@@ -134,13 +222,17 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False):
-        super().__init__(params, lr)
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                         nesterov=nesterov)
+
+    def _check(self, settings, where):
+        momentum, dampening, weight_decay = settings["momentum"], settings["dampening"], settings["weight_decay"]
         if momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum} and {weight_decay}")
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: nesterov needs momentum > 0 and dampening 0")
-        self.momentum, self.dampening = float(momentum), float(dampening)
-        self.weight_decay, self.nesterov = float(weight_decay), bool(nesterov)
+            raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum} and {weight_decay}{where}")
+        if settings["nesterov"] and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening 0{where}")
+        return {**super()._check(settings, where), "momentum": float(momentum), "dampening": float(dampening),
+                "weight_decay": float(weight_decay), "nesterov": bool(settings["nesterov"])}
 
     def _update(self, param, grad, state):
         if self.weight_decay:
@@ -168,13 +260,17 @@ class Adam(Optimizer):
     decoupled = False  # AdamW decays the weights directly instead
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
-        super().__init__(params, lr)
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _check(self, settings, where):
+        betas, eps, weight_decay = settings["betas"], settings["eps"], settings["weight_decay"]
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}{where}")
         if eps < 0 or weight_decay < 0:
-            raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0, got {eps} and {weight_decay}")
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.eps, self.weight_decay = float(eps), float(weight_decay)
+            raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0, got {eps} and "
+                             f"{weight_decay}{where}")
+        return {**super()._check(settings, where), "betas": (float(betas[0]), float(betas[1])), "eps": float(eps),
+                "weight_decay": float(weight_decay)}
 
     def _update(self, param, grad, state):
         xp = get_array_module(param)

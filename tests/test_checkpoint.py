@@ -141,3 +141,18 @@ def test_clear_errors_for_a_missing_folder_and_a_foreign_file(tmp_path):
     np.savez(tmp_path / "foreign.npz", weights=np.zeros(3))
     with pytest.raises(ValueError, match="is not a minifb checkpoint"):
         load_checkpoint(tmp_path / "foreign.npz", model)
+
+
+def test_parameter_groups_survive_a_checkpoint(tmp_path):
+    model = Sequential(Linear(3, 4), ReLU(), Linear(4, 2))
+    opt = AdamW([{"params": model[0].parameters()}, {"params": model[2].parameters(), "lr": 0.5,
+                                                      "betas": (0.7, 0.8)}], lr=0.1)
+    x, y = mf.tensor(np.ones((2, 3), np.float32)), np.array([0, 1])
+    cross_entropy(model(x), y).backward()
+    opt.step()
+    save_checkpoint(tmp_path / "c.npz", model, opt)
+    again = Sequential(Linear(3, 4), ReLU(), Linear(4, 2))
+    restored = AdamW([{"params": again[0].parameters()}, {"params": again[2].parameters()}], lr=0.9)
+    load_checkpoint(tmp_path / "c.npz", again, restored)
+    assert restored.param_groups[1]["betas"] == (0.7, 0.8) and restored.param_groups[1]["lr"] == 0.5
+    assert restored.lr == 0.1 and restored.state_dict()["0.step"] == 1

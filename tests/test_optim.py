@@ -278,3 +278,109 @@ def test_step_and_one_cycle_schedules_match_pytorch():
     assert lrs(OneCycle(optimizer(), max_lr=0.5, total_steps=17, pct_start=0.25), 16) == pytest.approx(
         torch_lrs(lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.5, total_steps=17, pct_start=0.25,
                                                                 cycle_momentum=False), 16), rel=1e-12)
+
+
+# ---- parameter groups ----------------------------------------------------------------------------
+
+def two_groups(device, seed=4):
+    rng = np.random.default_rng(seed)
+    body = [Parameter(rng.standard_normal((3, 2)), device=device), Parameter(rng.standard_normal(2), device=device)]
+    head = [Parameter(rng.standard_normal((2, 2)), device=device)]
+    return body, head
+
+
+def set_grads(params, step, device):
+    for k, p in enumerate(params):
+        p.grad = mf.backend.to_device(np.random.default_rng([step, k]).standard_normal(p.shape), device)
+
+
+@pytest.mark.parametrize("make, body_options, head_options", [
+    (Adam, dict(lr=0.05, weight_decay=0.1), dict(lr=0.2, betas=(0.5, 0.9))),
+    (AdamW, dict(lr=0.05), dict(lr=0.01, weight_decay=0.3, eps=1e-3)),
+    (SGD, dict(lr=0.1, momentum=0.9), dict(lr=0.3, momentum=0.0, nesterov=False)),
+], ids=["adam", "adamw", "sgd"])
+def test_each_group_follows_its_own_settings(device, make, body_options, head_options):
+    """One optimizer over two groups updates exactly as two optimizers, one per group."""
+    body, head = two_groups(device)
+    grouped = make([{"params": body}, {"params": head, **head_options}], **body_options)
+    body_alone, head_alone = two_groups(device)
+    separate = [make(body_alone, **body_options), make(head_alone, **{**body_options, **head_options})]
+    for step in range(3):
+        set_grads(body + head, step, device)
+        set_grads(body_alone + head_alone, step, device)
+        grouped.step()
+        for opt in separate:
+            opt.step()
+    for p, q in zip(body + head, body_alone + head_alone):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+    assert grouped.param_groups[1]["lr"] == head_options["lr"] and grouped.lr == body_options["lr"]
+
+
+def test_groups_in_the_state_dict_and_back(device):
+    body, head = two_groups(device)
+    opt = Adam([{"params": body}, {"params": head, "lr": 0.5, "betas": (0.8, 0.9)}], lr=0.1)
+    set_grads(body + head, 0, device)
+    opt.step()
+    state = opt.state_dict()
+    assert state["param_groups"] == [{"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                                      "params": [0, 1]},
+                                     {"lr": 0.5, "betas": (0.8, 0.9), "eps": 1e-8, "weight_decay": 0.0, "params": [2]}]
+    copies = [Parameter(p.numpy(), device=device) for p in body + head]
+    restored = Adam([{"params": copies[:2]}, {"params": copies[2:]}], lr=0.7)
+    restored.load_state_dict(state)
+    assert restored.param_groups[1]["betas"] == (0.8, 0.9) and restored.param_groups[0]["lr"] == 0.1
+    set_grads(body + head, 1, device)
+    set_grads(copies, 1, device)
+    opt.step()
+    restored.step()
+    for p, q in zip(body + head, copies):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+    one_group = Adam(copies, lr=0.1)  # grouped differently: refused, nothing changed
+    with pytest.raises(ValueError, match=r"parameter group 0 holds the parameters \[0, 1\], this optimizer's holds "
+                                         r"\[0, 1, 2\]"):
+        one_group.load_state_dict(state)
+    assert one_group.state == [{}, {}, {}]
+    # A state of the flat form (no param_groups: one group, its settings at the top) still loads.
+    flat = {k: v for k, v in Adam(copies, lr=0.3).state_dict().items() if k != "param_groups"}
+    one_group.load_state_dict(flat)
+    assert one_group.lr == 0.3
+
+
+def test_a_schedule_moves_every_group_keeping_their_ratios():
+    body, head = two_groups("cpu")
+    opt = SGD([{"params": body}, {"params": head, "lr": 0.3}], lr=0.1)
+    schedule = StepDecay(opt, step_size=1, gamma=0.5)
+    schedule.step()
+    assert opt.lr == pytest.approx(0.05) and opt.param_groups[1]["lr"] == pytest.approx(0.15)
+    opt.momentum = 0.5  # any other hyper-parameter set on the optimizer is set in every group
+    assert [g["momentum"] for g in opt.param_groups] == [0.5, 0.5]
+
+
+def test_group_errors_name_the_group():
+    body, head = two_groups("cpu")
+    with pytest.raises(ValueError, match=r"betas must be in \[0, 1\), got \(0.9, 1.5\) \(parameter group 1\)"):
+        Adam([{"params": body}, {"params": head, "betas": (0.9, 1.5)}])
+    with pytest.raises(ValueError, match="parameter group 1 needs 'params' and takes only"):
+        Adam([{"params": body}, {"params": head, "momentum": 0.9}])
+    with pytest.raises(ValueError, match=r"empty parameter list \(parameter group 1\)"):
+        SGD([{"params": body}, {"params": []}], lr=0.1)
+    with pytest.raises(TypeError, match="all parameters or all parameter groups"):
+        SGD([{"params": body}, head[0]], lr=0.1)
+    with pytest.raises(ValueError, match="appears more than once"):
+        SGD([{"params": body}, {"params": body[:1]}], lr=0.1)
+
+
+def test_groups_match_pytorch():
+    torch = pytest.importorskip("torch")
+    body, head = two_groups("cpu")
+    ours = AdamW([{"params": body, "weight_decay": 0.2}, {"params": head, "lr": 0.02}], lr=0.05)
+    twins = [torch.nn.Parameter(torch.tensor(p.numpy())) for p in body + head]
+    theirs = torch.optim.AdamW([{"params": twins[:2], "weight_decay": 0.2}, {"params": twins[2:], "lr": 0.02}], lr=0.05)
+    for step in range(3):
+        set_grads(body + head, step, "cpu")
+        for p, q in zip(body + head, twins):
+            q.grad = torch.tensor(p.grad)
+        ours.step()
+        theirs.step()
+    for p, q in zip(body + head, twins):
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-14)
