@@ -8,4 +8,7 @@ from .autograd import *  # noqa: F401,F403  (Tensor, tensor, the ops, no_grad, g
 from .backend import (asnumpy, cuda_available, default_device, get_default_device, seed, set_default_device,
                       set_tf32, synchronize)
 
+from .saving import load, save
+from . import layers, models, optim  # noqa: E402  (after the autograd: the layers build on it)
+
 __version__ = "0.1.0"

@@ -51,3 +51,24 @@ def test_notebook_runs_and_draws(path, device, monkeypatch):
     outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
     figures = [out for out in outputs if "image/png" in out.get("data", {})]
     assert figures, f"{path.name}: ran, but no cell produced a figure (no image/png output)"
+
+
+def test_the_notebooks_extra_brings_a_front_end_and_nbconvert():
+    """`pip install minifb[notebooks]` must be enough to open the notebooks (`jupyter notebook`)
+    and to run them from the shell (`jupyter nbconvert --execute`), not only for the tests' nbclient."""
+    import tomllib
+    extra = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]["optional-dependencies"]["notebooks"]
+    assert {"notebook", "nbconvert", "nbclient", "ipykernel", "matplotlib"} <= set(extra)
+
+
+def test_nbconvert_executes_a_notebook_as_a_user_would(tmp_path):
+    pytest.importorskip("nbconvert", reason="running notebooks from the shell needs the `notebooks` extra: nbconvert")
+    import subprocess
+    import sys
+    environment = {**os.environ, "PYTHONPATH": str(REPOSITORY), "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute",
+                             str(NOTEBOOK_DIR / "01_tape.ipynb"), "--output-dir", str(tmp_path)],
+                            capture_output=True, text=True, cwd=NOTEBOOK_DIR, env=environment, timeout=600)
+    assert result.returncode == 0, result.stderr
+    executed = nbformat.read(tmp_path / "01_tape.ipynb", as_version=4)
+    assert any(cell.get("outputs") for cell in executed.cells if cell.cell_type == "code")
