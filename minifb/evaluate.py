@@ -1,4 +1,4 @@
-"""``python -m minifb eval CHECKPOINT``: test accuracy and loss of a trained model, as a table (``--json``: one JSON line).
+"""``python -m minifb eval CHECKPOINT``: test accuracy and loss of a trained model, as a table.
 
 The model is rebuilt from the run settings that ``train`` stores inside the checkpoint (task,
 model name and settings, test subset), its weights are loaded, and the test set is evaluated
@@ -28,7 +28,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--download", action="store_true", help="download the official archive when missing")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--steps-eval", type=int, default=None, help="refinement steps T (feedback models)")
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON line instead of a table")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as one JSON line instead of a table")
 
 
 def stored_run(path) -> dict:
@@ -74,8 +75,9 @@ def run(args) -> int:
 def table(result: dict) -> str:
     """The result of :func:`run` for people: the run, accuracy and loss, then one row per refinement
     step for feedback models (the diagnostics named ``<name>_<t>``, see ContextualFeedback.diagnostics)."""
-    lines = [f"{'checkpoint':15s} {result['checkpoint']}", f"{'model':15s} {result['model']} ({result['task']}, "
-             f"epoch {result['epoch']})", f"{'test accuracy':15s} {result['test_accuracy']:.2%}",
+    lines = [f"{'checkpoint':15s} {result['checkpoint']}",
+             f"{'model':15s} {result['model']} ({result['task']}, epoch {result['epoch']})",
+             f"{'test accuracy':15s} {result['test_accuracy']:.2%}",
              f"{'test loss':15s} {result['test_loss']:.4f}"]
     per_step = result.get("test_accuracy_per_step") or []
     if len(per_step) > 1:

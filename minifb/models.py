@@ -41,21 +41,26 @@ from .layers.vit import ViT, FeedbackViT
 _NOT_WINDOWED = {"window": None}
 _NO_LEVELS = {"levels": None}
 _REGISTRY = {
-    "cnn": (CNN, {}, "CIFAR-10 CNN: 3 convs, Linear 8192-256, dropout 0.5", {}),
-    "feedback-cnn": (FeedbackCNN, {}, "the CNN trunk without dropout in contextual feedback loops (T = 2)", {}),
+    "cnn": (CNN, {},
+        "CIFAR-10 CNN: 3 convs, Linear 8192-256, dropout 0.5", {}),
+    "feedback-cnn": (FeedbackCNN, {},
+        "the CNN trunk without dropout in contextual feedback loops (T = 2)", {}),
     "vit": (ViT, {"mixer": "attention", **_NOT_WINDOWED, **_NO_LEVELS},
-            "CIFAR-10 ViT with softmax self-attention (patch 4, D 192, depth 6, 6 heads)", {}),
+        "CIFAR-10 ViT with softmax self-attention (patch 4, D 192, depth 6, 6 heads)", {}),
     "fftnet-vit": (ViT, {"mixer": "fft", **_NOT_WINDOWED, **_NO_LEVELS},
-                   "the ViT with FFTNet's global adaptive spectral filter as the token mixer", {}),
+        "the ViT with FFTNet's global adaptive spectral filter as the token mixer", {}),
     "fftnet-vit-windowed": (ViT, {"mixer": "fft-windowed", **_NO_LEVELS},
-                            "FFTNet with a windowed local branch (w 16, hop 8), gated per head", {"window": 16}),
+        "FFTNet with a windowed local branch (w 16, hop 8), gated per head", {"window": 16}),
     "wavelet-vit": (ViT, {"mixer": "wavelet", **_NOT_WINDOWED},
-                    "the ViT with context-scaled Haar sub-bands (3 levels) as the token mixer", {"levels": 3}),
+        "the ViT with context-scaled Haar sub-bands (3 levels) as the token mixer", {"levels": 3}),
     "hybrid-vit": (ViT, {"mixer": "hybrid", **_NOT_WINDOWED},
-                   "the ViT with the global FFT filter and the wavelet mixer, gated per head", {"levels": 3}),
-    "feedback-vit": (FeedbackViT, {}, "the attention ViT in contextual feedback loops on the block outputs (T = 2)", {}),
-    "audio-cnn": (AudioCNN, {}, "log-mel CNN: 3 convs, global average pool, Linear 128-256-12", {}),
-    "feedback-audio-cnn": (FeedbackAudioCNN, {}, "the audio CNN trunk in contextual feedback loops (T = 2)", {}),
+        "the ViT with the global FFT filter and the wavelet mixer, gated per head", {"levels": 3}),
+    "feedback-vit": (FeedbackViT, {},
+        "the attention ViT in contextual feedback loops on the block outputs (T = 2)", {}),
+    "audio-cnn": (AudioCNN, {},
+        "log-mel CNN: 3 convs, global average pool, Linear 128-256-12", {}),
+    "feedback-audio-cnn": (FeedbackAudioCNN, {},
+        "the audio CNN trunk in contextual feedback loops (T = 2)", {}),
     # The Long Range Arena classifiers: token ids in; task= picks LRA's size for that task
     "lra-transformer": (SequenceClassifier, {"mixer": "attention"}, "LRA classifier, softmax attention", {}),
     "lra-fnet": (SequenceClassifier, {"mixer": "fnet"}, "LRA classifier, FNet's parameter-free Re(FFT2)", {}),
@@ -102,11 +107,13 @@ def settings(name: str) -> dict:
 
 
 def effective_settings(name: str, **config) -> dict:
-    """Every setting of the model that ``create(name, **config)`` builds: the defaults updated by ``config``."""
+    """Every setting of the model that ``create(name, **config)`` builds: the defaults updated by
+    ``config``."""
     accepted = settings(name)
     unknown = sorted(set(config) - set(accepted))
     if unknown:
-        raise ValueError(f"models.create({name!r}): unknown setting(s) {unknown}; accepted: {sorted(accepted)}")
+        raise ValueError(f"models.create({name!r}): unknown setting(s) {unknown}; "
+                         f"accepted: {sorted(accepted)}")
     return {**accepted, **config}
 
 

@@ -51,19 +51,21 @@ class Optimizer:
         if not given:
             raise ValueError(f"{name}: got an empty parameter list")
         if any(isinstance(g, dict) for g in given) and not all(isinstance(g, dict) for g in given):
-            raise TypeError(f"{name}: params must be all parameters or all parameter groups (dicts), not a mixture")
+            raise TypeError(f"{name}: params must be all parameters or all parameter groups (dicts), "
+                            "not a mixture")
         groups = given if isinstance(given[0], dict) else [{"params": given}]
         param_groups = []
         for k, group in enumerate(groups):
             where = "" if len(groups) == 1 else f" (parameter group {k})"
             unknown = sorted(set(group) - {"params", *self.hyperparameters})
             if "params" not in group or unknown:
-                raise ValueError(f"{name}: parameter group {k} needs 'params' and takes only {self.hyperparameters}, "
-                                 f"got the keys {sorted(group)}")
+                raise ValueError(f"{name}: parameter group {k} needs 'params' and takes only "
+                                 f"{self.hyperparameters}, got the keys {sorted(group)}")
             members = [group["params"]] if isinstance(group["params"], Tensor) else list(group["params"])
             if not members:
                 raise ValueError(f"{name}: got an empty parameter list{where}")
-            settings = self._check({**defaults, **{h: group[h] for h in self.hyperparameters if h in group}}, where)
+            own = {h: group[h] for h in self.hyperparameters if h in group}
+            settings = self._check({**defaults, **own}, where)
             param_groups.append({**settings, "params": members})
         flat = [p for group in param_groups for p in group["params"]]
         for i, p in enumerate(flat):
@@ -137,13 +139,16 @@ class Optimizer:
             try:
                 for p, state in zip(group["params"], self.state[first:first + len(group["params"])]):
                     if p.grad is not None:
-                        if p.grad.shape != p.data.shape or device_of(p.grad) != device_of(p.data):
-                            raise ValueError(f"{type(self).__name__}.step: gradient of shape {tuple(p.grad.shape)} "
-                                             f"on {device_of(p.grad)} for a parameter of shape {p.shape} on {p.device}")
+                        self._check_gradient(p)
                         self._update(_real_view(p.data), _real_view(p.grad), state)
             finally:
                 self._active = None
             first += len(group["params"])
+
+    def _check_gradient(self, p) -> None:
+        if p.grad.shape != p.data.shape or device_of(p.grad) != device_of(p.data):
+            raise ValueError(f"{type(self).__name__}.step: gradient of shape {tuple(p.grad.shape)} on "
+                             f"{device_of(p.grad)} for a parameter of shape {p.shape} on {p.device}")
 
     def _update(self, param, grad, state) -> None:
         raise NotImplementedError
@@ -156,7 +161,8 @@ class Optimizer:
         groups, first = [], 0
         for group in self.param_groups:
             count = len(group["params"])
-            groups.append({**{h: group[h] for h in self.hyperparameters}, "params": list(range(first, first + count))})
+            settings = {h: group[h] for h in self.hyperparameters}
+            groups.append({**settings, "params": list(range(first, first + count))})
             first += count
         out["param_groups"] = groups
         for i, state in enumerate(self.state):
@@ -226,9 +232,10 @@ class SGD(Optimizer):
                          nesterov=nesterov)
 
     def _check(self, settings, where):
-        momentum, dampening, weight_decay = settings["momentum"], settings["dampening"], settings["weight_decay"]
+        momentum, dampening, weight_decay = (settings[k] for k in ("momentum", "dampening", "weight_decay"))
         if momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum} and {weight_decay}{where}")
+            raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum} and "
+                             f"{weight_decay}{where}")
         if settings["nesterov"] and (momentum <= 0 or dampening != 0):
             raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening 0{where}")
         return {**super()._check(settings, where), "momentum": float(momentum), "dampening": float(dampening),
@@ -269,8 +276,8 @@ class Adam(Optimizer):
         if eps < 0 or weight_decay < 0:
             raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0, got {eps} and "
                              f"{weight_decay}{where}")
-        return {**super()._check(settings, where), "betas": (float(betas[0]), float(betas[1])), "eps": float(eps),
-                "weight_decay": float(weight_decay)}
+        return {**super()._check(settings, where), "betas": (float(betas[0]), float(betas[1])),
+                "eps": float(eps), "weight_decay": float(weight_decay)}
 
     def _update(self, param, grad, state):
         xp = get_array_module(param)

@@ -69,9 +69,11 @@ def add_task_arguments(parser) -> None:
     parser.add_argument("--limit-train", type=int, default=None, metavar="N", help="use N training examples")
     parser.add_argument("--limit-test", type=int, default=None, metavar="N",
                         help="use N test examples (and N validation examples where there is a split)")
-    parser.add_argument("--config", "--model-config", dest="model_config", default=None, metavar="JSON_OR_FILE",
-                        help='model settings as a JSON object or a file of one, e.g. \'{"dim": 64, "depth": 2}\' '
-                             'for a smaller ViT or LRA classifier (minifb.models.settings(NAME) lists them)')
+    parser.add_argument("--config", "--model-config", dest="model_config", default=None,
+                        metavar="JSON_OR_FILE",
+                        help='model settings as a JSON object or a file of one, e.g. '
+                             '\'{"dim": 64, "depth": 2, "heads": 4}\' for a smaller ViT or LRA classifier '
+                             '(minifb.models.settings(NAME) lists them)')
 
 
 def add_device_arguments(parser) -> None:
@@ -144,7 +146,8 @@ def model_config(args) -> dict:
         try:
             config["alpha"] = float(config["alpha"])
         except ValueError:
-            raise ValueError(f"train: --alpha must be one of {ALPHAS} or a number, got {args.alpha!r}") from None
+            raise ValueError(f"train: --alpha must be one of {ALPHAS} or a number, "
+                             f"got {args.alpha!r}") from None
     if config and not args.model.startswith("feedback"):
         flags = ", ".join("--" + k.replace("_", "-") for k in config)
         raise ValueError(f"train: {flags} only apply to feedback models, not to {args.model!r}")

@@ -103,8 +103,8 @@ def export(name: str, seed: int = 0, batch: int = 4, settings=None, dtype: str =
     loss = models.training_loss(model, logits, backend.to_device(labels, device))
     loss.backward()
     steps = model.step_logits  # every registered model is a RefiningClassifier
-    config = {"model": name, "settings": models.effective_settings(name, **settings), "seed": seed, "batch": batch,
-              "dtype": dtype,
+    config = {"model": name, "settings": models.effective_settings(name, **settings), "seed": seed,
+              "batch": batch, "dtype": dtype,
               "input_shape": list(shape), "training": False, "steps": len(steps) - 1, "moved_parameters": moved,
               "loss": "minifb.models.training_loss (mean cross-entropy)", "minifb_version": _version()}
     arrays = {"config": np.array(json.dumps(config)), "input": x, "labels": labels,

@@ -51,8 +51,8 @@ def save(obj, path) -> None:
     try:
         meta = json.dumps({"format": FORMAT, "kind": kind, "class": name, "values": values})
     except TypeError as e:
-        raise TypeError(f"save: the state's non-array values must be JSON (numbers, strings, lists, dicts): {e}") \
-            from None
+        raise TypeError(f"save: the state's non-array values must be JSON (numbers, strings, lists, "
+                        f"dicts): {e}") from None
     with atomic_write(path, "save") as f:
         np.savez(f, meta=np.array(meta), **arrays)
 
@@ -80,8 +80,8 @@ def load(path, into=None):
     if kind == "state":
         raise TypeError(f"load: into must be a Module or an Optimizer, got {type(into).__name__}")
     if meta["kind"] not in ("state", kind):
-        raise ValueError(f"load: {path} holds the state of {'a' if meta['kind'] == 'module' else 'an'} "
-                         f"{meta['kind']} ({meta['class']}), not of {'a' if kind == 'module' else 'an'} {kind} "
-                         f"({type(into).__name__})")
+        article = {"module": "a", "optimizer": "an"}
+        raise ValueError(f"load: {path} holds the state of {article[meta['kind']]} {meta['kind']} "
+                         f"({meta['class']}), not of {article[kind]} {kind} ({type(into).__name__})")
     into.load_state_dict(state)
     return into

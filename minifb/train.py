@@ -137,14 +137,15 @@ def fit(model, optimizer, data: TaskData, config: dict, out: pathlib.Path, start
     """
     step = training_step(model, optimizer, config["label_smoothing"], cuda_graph)
     # The bar counts finished epochs (it ends at N/N, also when the last epoch returns from the loop).
-    bar = tqdm(total=config["epochs"], initial=start_epoch - 1, desc="training", unit="epoch", disable=not progress)
+    bar = tqdm(total=config["epochs"], initial=start_epoch - 1, desc="training", unit="epoch",
+               disable=not progress)
     with bar:
         return _epochs(model, optimizer, data, config, out, start_epoch, stop_after, time_limit, progress,
                        schedule, step, bar)
 
 
-def _epochs(model, optimizer, data, config, out, start_epoch, stop_after, time_limit, progress, schedule, step,
-            bar) -> dict | None:
+def _epochs(model, optimizer, data, config, out, start_epoch, stop_after, time_limit, progress,
+            schedule, step, bar) -> dict | None:
     """fit's loop, advancing ``bar`` by one after each finished epoch."""
     started, slowest = time.perf_counter(), 0.0
     for done, epoch in enumerate(range(start_epoch, config["epochs"] + 1), 1):

@@ -185,7 +185,8 @@ class ContextualFeedback(RefiningClassifier):
         if mode not in MODES:
             raise ValueError(f"ContextualFeedback: mode must be one of {MODES}, got {mode!r}")
         if alpha not in ALPHAS and not (isinstance(alpha, numbers.Real) and 0.0 <= alpha <= 1.0):
-            raise ValueError(f"ContextualFeedback: alpha must be a number in [0, 1] or one of {ALPHAS}, got {alpha!r}")
+            raise ValueError(f"ContextualFeedback: alpha must be a number in [0, 1] or one of {ALPHAS}, "
+                             f"got {alpha!r}")
         if not (isinstance(alpha_init, numbers.Real) and 0.0 < alpha_init < 1.0):
             raise ValueError(f"ContextualFeedback: alpha_init must be a number in (0, 1), got {alpha_init!r}")
         if alpha_init != 0.5 and alpha not in ("learnable", "gated"):

@@ -138,8 +138,10 @@ class ViT(StagedNetwork):
         self.mixer, self.image_shape = mixer, (in_channels, image_size, image_size)
         self.stem = PatchEmbedding(image_size, patch, in_channels, dim, dropout)
         num_tokens = self.stem.num_patches + 1
-        self.stages = ModuleList([EncoderBlock(dim, make_mixer(mixer, dim, num_tokens, heads, dropout, window, levels),
-                                               mlp_ratio, dropout, mixer_norm=mixer_norm) for _ in range(depth)])
+        self.stages = ModuleList([
+            EncoderBlock(dim, make_mixer(mixer, dim, num_tokens, heads, dropout, window, levels), mlp_ratio,
+                         dropout, mixer_norm=mixer_norm)
+            for _ in range(depth)])
         self.head = ClassifierHead(dim, num_classes)
         self.stage_features = [(dim, -1)] * depth
 
