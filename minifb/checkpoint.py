@@ -44,7 +44,8 @@ def save_checkpoint(path, model, optimizer=None, scheduler=None, extra=None) -> 
     try:
         arrays["meta"] = np.array(json.dumps(meta))
     except TypeError as e:
-        raise TypeError(f"save_checkpoint: extra must be JSON-serialisable (numbers, strings, lists, dicts): {e}") from None
+        raise TypeError("save_checkpoint: extra must be JSON-serialisable (numbers, strings, lists, dicts): "
+                        f"{e}") from None
 
     with atomic_write(path, "save_checkpoint") as f:
         np.savez(f, **arrays)

@@ -58,7 +58,8 @@ def run(args) -> int:
     # The same subsets as in training (Speech Commands' feature statistics come from the training clips).
     data = load_task(config["task"], args.data_dir, args.download, args.device,
                      config["limit_train"], config["limit_test"], with_train=False)
-    model = models.create(config["model"], num_classes=data.num_classes, **config["model_config"]).to(args.device)
+    model = models.create(config["model"], num_classes=data.num_classes,
+                          **config["model_config"]).to(args.device)
     load_checkpoint(args.checkpoint, model)
     if args.steps_eval is not None:
         if not isinstance(model, ContextualFeedback):

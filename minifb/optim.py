@@ -317,8 +317,9 @@ class Adam(Optimizer):
         state["step"] += 1
         beta1, beta2 = self.betas
         kernel = elementwise_kernel(
-            "raw int64 step, raw float64 lr, T grad, float64 beta1_64, float64 beta2_64, T beta1, T beta2, T eps, "
-            "float64 weight_decay, bool decoupled", "T param, T m, T v", ADAM_DEVICE_SOURCE, "minifb_adam_device")
+            "raw int64 step, raw float64 lr, T grad, float64 beta1_64, float64 beta2_64, T beta1, T beta2, T "
+            "eps, float64 weight_decay, bool decoupled", "T param, T m, T v", ADAM_DEVICE_SOURCE,
+            "minifb_adam_device")
         kernel(state["step"], self.device_lr(), grad, beta1, beta2, beta1, beta2, self.eps, self.weight_decay,
                self.decoupled, param, state["exp_avg"], state["exp_avg_sq"])
 
@@ -331,11 +332,13 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019): p <- p (1 - lr weight_decay), then Adam."""
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019): p <- p (1 - lr weight_decay), then
+    Adam."""
 
     decoupled = True
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01):
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
@@ -407,7 +410,8 @@ class Schedule:
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("type") != type(self).__name__:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is from {state.get('type')!r}")
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the state is from "
+                             f"{state.get('type')!r}")
         self.step_count, self.base_lr = int(state["step_count"]), float(state["base_lr"])
         self.optimizer.lr = self.get_lr()
 
@@ -416,7 +420,8 @@ class CosineWarmup(Schedule):
     """Linear warm-up, then cosine decay (Loshchilov & Hutter, 2017, without restarts).
 
         step < warmup:   lr = base (step + 1) / warmup
-        otherwise:       lr = min_lr + (base - min_lr) (1 + cos(pi q)) / 2,  q = (step - warmup) / (total - warmup)
+        otherwise:       lr = min_lr + (base - min_lr) (1 + cos(pi q)) / 2,
+                         q = (step - warmup) / (total - warmup)
     clipped to q = 1, so lr stays at min_lr after ``total_steps``.
     """
 
@@ -469,5 +474,6 @@ class OneCycle(Schedule):
         if step <= peak:
             start, end, q = self.initial_lr, self.max_lr, step / peak if peak > 0 else 1.0
         else:
-            start, end, q = self.max_lr, self.final_lr, min((step - peak) / (self.total_steps - 1 - peak), 1.0)
+            start, end, q = self.max_lr, self.final_lr, min((step - peak) / (self.total_steps - 1 - peak),
+                                                            1.0)
         return end + (start - end) / 2 * (math.cos(math.pi * q) + 1)

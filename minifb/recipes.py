@@ -82,7 +82,8 @@ def add_device_arguments(parser) -> None:
     parser.add_argument("--tf32", action="store_true",
                         help="TF32 tensor cores for float32 matmuls (cuda only)")
     parser.add_argument("--cuda-graph", action="store_true",
-                        help="record the training step once as a CUDA graph and replay it (cuda only; experimental)")
+                        help="record the training step once as a CUDA graph and replay it (cuda only; "
+                             "experimental)")
 
 
 def add_optimizer_arguments(parser) -> None:

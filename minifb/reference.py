@@ -49,7 +49,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="default float64")
     parser.add_argument("--device", choices=backend.DEVICES, default="cpu", help="default cpu")
     parser.add_argument("--input-shape", default=None,
-                        help="C,H,W of one input (default: the model's images, or 1,40,98 log-mel for audio models)")
+                        help="C,H,W of one input (default: the model's images, or 1,40,98 log-mel for audio "
+                             "models)")
     parser.add_argument("--keep-init", action="store_true",
                         help="leave constant-initialised parameters at their initial values")
 
@@ -77,7 +78,8 @@ def move_constant_parameters(model, rng) -> list[str]:
     return moved
 
 
-def export(name: str, seed: int = 0, batch: int = 4, settings=None, dtype: str = "float64", device: str = "cpu",
+def export(name: str, seed: int = 0, batch: int = 4, settings=None, dtype: str = "float64",
+           device: str = "cpu",
            shape=None, keep_init: bool = False) -> dict:
     """The arrays of a reference file (see the module docstring) as a dict of numpy arrays."""
     from . import models
@@ -138,7 +140,8 @@ def run(args) -> int:
             shape = tuple(int(s) for s in args.input_shape.split(","))
         except ValueError:
             raise ValueError(f"reference: --input-shape must be C,H,W integers, got {args.input_shape!r}") from None
-    arrays = export(args.model, args.seed, args.batch, settings, args.dtype, args.device, shape, args.keep_init)
+    arrays = export(args.model, args.seed, args.batch, settings, args.dtype, args.device, shape,
+                    args.keep_init)
     write(args.out, arrays)
     grads = sum(k.startswith("grad/") for k in arrays)
     print(f"reference: wrote {args.out}: {args.model}, batch {args.batch}, {args.dtype}, "

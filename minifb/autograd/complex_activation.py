@@ -54,8 +54,8 @@ def mod_relu(z, b, eps=1e-3):
 def filtered_mod_relu(z, w, b, eps=1e-3):
     """modReLU(z w, b) = ReLU(|z w| + b) z w / max(|z w|, eps) for real w and b broadcast against z."""
     if w.is_complex or b.is_complex:
-        raise TypeError(f"filtered_mod_relu: the filter w and the bias b must be real, got w {w.dtype} of shape "
-                        f"{w.shape} and b {b.dtype} of shape {b.shape}")
+        raise TypeError(f"filtered_mod_relu: the filter w and the bias b must be real, got w {w.dtype} of "
+                        f"shape {w.shape} and b {b.dtype} of shape {b.shape}")
     xp = get_array_module(z.data)
     if xp is not np and z.is_complex and w.dtype == b.dtype == z.data.real.dtype:
         # CuPy: the whole chain in one kernel each way instead of ~7 forward and ~15 backward
@@ -104,12 +104,13 @@ def _filtered_mod_relu_kernel():
 
 
 def _filtered_mod_relu_vjp_kernel():
-    return elementwise_kernel("C g, C z, R w, R b, R eps", "C grad_z, R grad_w, R grad_b", _FILTERED_MOD_RELU_BACKWARD,
-                              "minifb_filtered_mod_relu_vjp")
+    return elementwise_kernel("C g, C z, R w, R b, R eps", "C grad_z, R grad_w, R grad_b",
+                              _FILTERED_MOD_RELU_BACKWARD, "minifb_filtered_mod_relu_vjp")
 
 
 def _mod_relu_vjp(xp, g, z, r, m, b, gain, eps):
-    """dL/dz of modReLU at z (module docstring) and Re(conj(g) z), from the forward's r, m = max(r, eps) and gain."""
+    """dL/dz of modReLU at z (module docstring) and Re(conj(g) z), from the forward's r, m = max(r, eps) and
+    gain."""
     active = (r + b) > 0
     along = _real_dot(g, z)
     dgain_dr = (active - (r > eps) * gain) / m

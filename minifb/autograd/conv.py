@@ -113,13 +113,15 @@ def _check_conv_inputs(x, w, b, padding) -> None:
         raise ValueError(f"conv2d: expected x of shape (N, C, H, W) and w of shape (Cout, C, kh, kw), "
                          f"got x {x.shape} and w {w.shape}")
     if x.shape[1] != w.shape[1]:
-        raise ValueError(f"conv2d: x {x.shape} has {x.shape[1]} channels but w {w.shape} expects {w.shape[1]}")
+        raise ValueError(f"conv2d: x {x.shape} has {x.shape[1]} channels but w {w.shape} expects "
+                         f"{w.shape[1]}")
     padded = (x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1])
     if w.shape[2] > padded[0] or w.shape[3] > padded[1]:
         raise ValueError(f"conv2d: kernel {w.shape[2:]} is larger than the padded input {padded} "
                          f"(x {x.shape}, padding {padding})")
     if b is not None and b.shape != (w.shape[0],):
-        raise ValueError(f"conv2d: bias of shape {b.shape} does not match w {w.shape}; expected ({w.shape[0]},)")
+        raise ValueError(f"conv2d: bias of shape {b.shape} does not match w {w.shape}; expected "
+                         f"({w.shape[0]},)")
     for t, label in ((w, "w"), (b, "b")):
         if t is not None and t.dtype != x.dtype:
             raise TypeError(f"conv2d: x is {x.dtype} but {label} is {t.dtype}; cast them to one dtype")
@@ -141,8 +143,9 @@ class _Geometry:
         """The sizes as C++ constants: the CUDA kernels are compiled once per geometry, so their
         divisions are by constants, which the compiler turns into a multiply and a shift."""
         values = dict(CHANNELS=self.channels, HEIGHT=self.height, WIDTH=self.width,
-                      OUT_CHANNELS=self.out_channels, OUT_H=self.out_h, OUT_W=self.out_w, K_H=self.kh, K_W=self.kw,
-                      STRIDE_H=self.stride[0], STRIDE_W=self.stride[1], PAD_H=self.padding[0], PAD_W=self.padding[1])
+                      OUT_CHANNELS=self.out_channels, OUT_H=self.out_h, OUT_W=self.out_w,
+                      K_H=self.kh, K_W=self.kw, STRIDE_H=self.stride[0], STRIDE_W=self.stride[1],
+                      PAD_H=self.padding[0], PAD_W=self.padding[1])
         return "".join(f"constexpr int {name} = {value};\n" for name, value in values.items())
 
 
@@ -284,7 +287,8 @@ IM2COL_SOURCE = """
     const int y = p * STRIDE_H - PAD_H + di;
     const int x_ = q * STRIDE_W - PAD_W + dj;
     col[(row * batch + n) * pixels + pixel] =  // col layout (C, kh, kw, N, Ho, Wo)
-        (y >= 0 && y < HEIGHT && x_ >= 0 && x_ < WIDTH) ? x[((n * CHANNELS + c) * HEIGHT + y) * WIDTH + x_] : (T)0;
+        (y >= 0 && y < HEIGHT && x_ >= 0 && x_ < WIDTH) ? x[((n * CHANNELS + c) * HEIGHT + y) * WIDTH + x_] :
+        (T)0;
 """
 
 COL2IM_SOURCE = """

@@ -44,7 +44,8 @@ def dropout(x, p: float = 0.5, training: bool = True):
                                     "mask = u >= p ? scale : (T)0; y = x * mask;", "minifb_dropout")
         out, mask = kernel(x.data, _uniform(xp, x.shape, x.dtype), p, 1 / (1 - p))
     else:
-        keep = _uniform(xp, x.shape, real_dtype if real_dtype in (np.float32, np.float64) else np.float64) >= p
+        keep = _uniform(xp, x.shape,
+                        real_dtype if real_dtype in (np.float32, np.float64) else np.float64) >= p
         mask = keep.astype(real_dtype) * (1 / (1 - p))  # a Python float keeps float32 float32
         out = x.data * mask
     return out, (lambda g: g * mask,)

@@ -213,7 +213,8 @@ def broadcast_shape(name: str, *shapes) -> tuple:
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(f"{name}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast together") from None
+        raise ValueError(f"{name}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be broadcast "
+                         "together") from None
 
 
 def sum_leading(a, n: int):
@@ -228,7 +229,8 @@ def sum_leading(a, n: int):
         return a.sum(axis=tuple(range(n)))
     xp = backend.get_array_module(a)
     rows = math.prod(a.shape[:n])
-    return backend.matmul(xp.ones(rows, dtype=a.dtype), a.reshape(rows, math.prod(a.shape[n:]))).reshape(a.shape[n:])
+    return backend.matmul(xp.ones(rows, dtype=a.dtype),
+                          a.reshape(rows, math.prod(a.shape[n:]))).reshape(a.shape[n:])
 
 
 def sum_axes(a, axes):

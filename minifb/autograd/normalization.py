@@ -61,7 +61,8 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, t
     n = n_batch * x3.shape[2]
     if training:
         if n < 2:
-            raise ValueError(f"batch_norm: training needs more than 1 value per channel, got input of shape {x.shape}")
+            raise ValueError("batch_norm: training needs more than 1 value per channel, got input of shape "
+                             f"{x.shape}")
         mean = _sum_per_channel(x3) / n
         centered = x3 - mean[:, None]
         var = _sum_per_channel(centered * centered) / n
@@ -163,8 +164,8 @@ extern "C" __global__ void layer_norm_forward(const REAL* x, const REAL* w, cons
 }
 
 // dx = inv_std (dx_hat - mean(dx_hat) - x_hat mean(dx_hat x_hat)), dx_hat = g w, for one row.
-extern "C" __global__ void layer_norm_backward(const REAL* g, const REAL* x, const REAL* w, const REAL* mean_in,
-                                               const REAL* inv_std_in, REAL* dx, int d) {
+extern "C" __global__ void layer_norm_backward(const REAL* g, const REAL* x, const REAL* w,
+                                               const REAL* mean_in, const REAL* inv_std_in, REAL* dx, int d) {
     __shared__ REAL shared[32];
     size_t start = (size_t)blockIdx.x * d;
     REAL mean = mean_in[blockIdx.x], inv_std = inv_std_in[blockIdx.x];

@@ -114,7 +114,8 @@ def logsumexp(x, axis=None, keepdims=False):
     m = x.data.max(axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
     lse = xp.log(xp.exp(x.data - m).sum(axis=axes, keepdims=True)) + m
-    out = lse if keepdims else lse.reshape([s for i, s in enumerate(x.shape) if axes is not None and i not in axes])
+    kept = [s for i, s in enumerate(x.shape) if axes is not None and i not in axes]
+    out = lse if keepdims else lse.reshape(kept)
 
     def vjp(g):
         return _expand_back(g, axes, keepdims, x.shape) * xp.exp(x.data - lse)

@@ -140,7 +140,8 @@ def _concatenate(*xs, axis):
     """concatenate(xs, axis) of the tensors ``xs``."""
     axis = normalize_axis("concatenate", axis, xs[0].ndim)
     for t in xs[1:]:
-        if t.ndim != xs[0].ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, xs[0].shape)) if i != axis):
+        outside = [i for i in range(t.ndim) if i != axis]
+        if t.ndim != xs[0].ndim or any(t.shape[i] != xs[0].shape[i] for i in outside):
             raise ValueError(f"concatenate: shapes {[t.shape for t in xs]} differ outside axis {axis}")
     xp = get_array_module(xs[0].data)
     out = xp.concatenate([t.data for t in xs], axis=axis)

@@ -38,7 +38,8 @@ _DUAL_NORM = {"backward": "forward", "ortho": "ortho", "forward": "backward"}
 
 @primitive("fft")
 def fft(x, n=None, axis=-1, norm="backward"):
-    """X_k = c sum_j x_j exp(-2 pi i jk/n) along ``axis`` (x cropped or zero-padded to n);  VJP: ifft(g), dual norm."""
+    """X_k = c sum_j x_j exp(-2 pi i jk/n) along ``axis`` (x cropped or zero-padded to n);  VJP: ifft(g), dual
+    norm."""
     return _transform("fft", x, None if n is None else (n,), (axis,), norm)
 
 
@@ -99,7 +100,8 @@ def _transform(name, x, s, axes, norm):
     if len(set(axes)) != len(axes):
         raise ValueError(f"{name}: axes {axes} repeat an axis")
     if kind == "rfft" and x.is_complex:
-        raise TypeError(f"{name}: needs a real input, got {x.dtype} of shape {x.shape}; use fft for complex signals")
+        raise TypeError(f"{name}: needs a real input, got {x.dtype} of shape {x.shape}; use fft for complex "
+                        "signals")
     in_lengths = tuple(x.shape[a] for a in axes)
     if s is None:  # irfft's default output length is 2(m-1): the even signal that filled m bins
         s = in_lengths[:-1] + (2 * (in_lengths[-1] - 1),) if kind == "irfft" else in_lengths
@@ -161,13 +163,15 @@ def _irfftn(xp, a, s, last, norm, owned=False):
 
 
 def _weight_bins(g, n, inner):
-    """g with its bins along the last axis scaled by ``inner``, except DC and (n even) Nyquist, kept as they are."""
+    """g with its bins along the last axis scaled by ``inner``, except DC and (n even) Nyquist, kept as they
+    are."""
     return g * _bin_weights(get_array_module(g), g.shape[-1], n % 2 == 0, inner, g.real.dtype)
 
 
 @functools.lru_cache(maxsize=64)
 def _bin_weights(xp, bins, even, inner, dtype):
-    """The weights of ``_weight_bins`` as one vector, kept per shape (one multiply instead of three kernels)."""
+    """The weights of ``_weight_bins`` as one vector, kept per shape (one multiply instead of three
+    kernels)."""
     weights = np.full(bins, inner, dtype=dtype)
     weights[0] = 1
     if even:

@@ -63,7 +63,8 @@ class Tensor:
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
         dev = ", device='cuda'" if self.device == "cuda" else ""
-        body = np.array2string(backend.asnumpy(self.data), precision=4, threshold=20, separator=", ", prefix="tensor(")
+        body = np.array2string(backend.asnumpy(self.data), precision=4, threshold=20, separator=", ",
+                               prefix="tensor(")
         return f"tensor({body}, dtype={self.dtype}{dev}{grad})"
 
     # ---- autograd -----------------------------------------------------------------------------
@@ -73,17 +74,20 @@ class Tensor:
         A non-scalar tensor needs ``grad``, the gradient of some scalar loss w.r.t. it.
         """
         if not self.requires_grad:
-            raise RuntimeError("backward: this tensor does not require grad (no input of its graph has requires_grad=True)")
+            raise RuntimeError("backward: this tensor does not require grad (no input of its graph has "
+                               "requires_grad=True)")
         xp = backend.get_array_module(self.data)
         if grad is None:
             if self.size != 1:
-                raise RuntimeError(f"backward: a tensor of shape {self.shape} is not a scalar; pass grad= of that shape")
+                raise RuntimeError(f"backward: a tensor of shape {self.shape} is not a scalar; pass grad= of "
+                                   "that shape")
             grad = xp.ones_like(self.data)
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
             grad = backend.to_device(grad, self.device) if backend.is_array(grad) else xp.asarray(grad)
             if grad.shape != self.data.shape:
-                raise ValueError(f"backward: grad has shape {tuple(grad.shape)}, the tensor has shape {self.shape}")
+                raise ValueError(f"backward: grad has shape {tuple(grad.shape)}, the tensor has shape "
+                                 f"{self.shape}")
         tape.backward(self, grad, retain_graph=retain_graph)
 
     def detach(self) -> "Tensor":
@@ -92,9 +96,11 @@ class Tensor:
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         if not self.is_leaf:
-            raise RuntimeError("requires_grad_: only leaf tensors can change requires_grad; use detach() first")
+            raise RuntimeError("requires_grad_: only leaf tensors can change requires_grad; use detach() "
+                               "first")
         if flag and self.data.dtype.kind not in "fc":
-            raise TypeError(f"requires_grad_: needs a floating or complex dtype, got {self.dtype} (shape {self.shape})")
+            raise TypeError(f"requires_grad_: needs a floating or complex dtype, got {self.dtype} (shape "
+                            f"{self.shape})")
         self.requires_grad = bool(flag)
         return self
 

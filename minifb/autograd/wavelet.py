@@ -66,12 +66,13 @@ def haar_idwt(approx, detail, axis=-1, length=None):
 def _haar_synthesis(approx, detail, axis, length):
     """haar_idwt before the crop to ``length``."""
     if approx.shape != detail.shape:
-        raise ValueError(f"haar_idwt: approx and detail must have one shape, got {approx.shape} and {detail.shape}")
+        raise ValueError(f"haar_idwt: approx and detail must have one shape, got {approx.shape} and "
+                         f"{detail.shape}")
     axis = normalize_axis("haar_idwt", axis, approx.ndim)
     full = 2 * approx.shape[axis]
     if length is not None and length not in (full, full - 1):
-        raise ValueError(f"haar_idwt: length must be {full - 1} or {full} for coefficients of shape {approx.shape} "
-                         f"along axis {axis}, got {length}")
+        raise ValueError(f"haar_idwt: length must be {full - 1} or {full} for coefficients of shape "
+                         f"{approx.shape} along axis {axis}, got {length}")
     return _synthesis(approx.data, detail.data, axis), lambda g: _analysis(g, axis)
 
 
@@ -170,7 +171,8 @@ def _synthesis(approx, detail, axis):
 
 
 def _even_odd(x, axis):
-    """Views of the samples 0, 2, 4, ... and 1, 3, 5, ... of an even-length axis, via a (..., L/2, 2, ...) reshape."""
+    """Views of the samples 0, 2, 4, ... and 1, 3, 5, ... of an even-length axis, via a (..., L/2, 2, ...)
+    reshape."""
     pairs = x.reshape(x.shape[:axis] + (x.shape[axis] // 2, 2) + x.shape[axis + 1:])
     before = (slice(None),) * (axis + 1)
     return pairs[before + (0,)], pairs[before + (1,)]
@@ -179,7 +181,8 @@ def _even_odd(x, axis):
 def _interleaved(like, axis, dtype):
     """An empty array twice as long as ``like`` along ``axis``, and views of its samples 0, 2, 4, ...
     and 1, 3, 5, ... (the synthesis writes into them directly: no temporaries, no stacking copy)."""
-    out = get_array_module(like).empty(like.shape[:axis] + (2 * like.shape[axis],) + like.shape[axis + 1:], dtype=dtype)
+    out = get_array_module(like).empty(like.shape[:axis] + (2 * like.shape[axis],) + like.shape[axis + 1:],
+                                       dtype=dtype)
     return (out, *_even_odd(out, axis))
 
 

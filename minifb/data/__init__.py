@@ -8,5 +8,5 @@ from .cifar10 import load_cifar10
 from .download import DownloadError
 from .loader import DataLoader
 from .samples import load_cifar10_sample, load_speech_commands_sample
-from .speech_commands import (LABELS_12, load_background_noise, load_speech_commands, load_speech_commands_test_set,
-                              load_speech_commands_test_set_split)
+from .speech_commands import (LABELS_12, load_background_noise, load_speech_commands,
+                              load_speech_commands_test_set, load_speech_commands_test_set_split)

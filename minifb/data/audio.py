@@ -60,7 +60,8 @@ def hz_to_mel(hz, scale: str = "htk"):
         return 2595.0 * np.log10(1.0 + hz / 700.0)
     if scale == "slaney":
         log_step = math.log(6.4) / 27.0
-        return np.where(hz < 1000.0, hz * 3.0 / 200.0, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / log_step)
+        return np.where(hz < 1000.0, hz * 3.0 / 200.0,
+                        15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / log_step)
     raise ValueError(f"hz_to_mel: unknown scale {scale!r}; expected 'htk' or 'slaney'")
 
 
@@ -131,7 +132,8 @@ def log_mel_spectrogram(waveforms, sample_rate: int = 16000, n_fft: int = 512, w
         waveforms = xp.pad(waveforms, ((0, 0), (n_fft // 2, n_fft // 2)))
     power = power_spectrum(frame(waveforms, win_length, hop_length), n_fft)
     # The filters depend only on the settings: built once, not on the host for every batch.
-    filters = _cached_filterbank(n_mels, n_fft, sample_rate, f_min, f_max, scale, norm, xp, np.dtype(waveforms.dtype))
+    filters = _cached_filterbank(n_mels, n_fft, sample_rate, f_min, f_max, scale, norm, xp,
+                                 np.dtype(waveforms.dtype))
     batch, frames, bins = power.shape
     mel = (power.reshape(batch * frames, bins) @ filters.T).reshape(batch, frames, n_mels)  # one 2-D GEMM
     return xp.ascontiguousarray(xp.log(xp.maximum(mel, floor)).transpose(0, 2, 1))

@@ -57,8 +57,8 @@ def load_cifar10(root, train: bool = True, download: bool = False) -> tuple[np.n
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"load_cifar10: {', '.join(missing)} not found in {folder}; pass download=True, or download {URL} "
-            f"(md5 {MD5}) by hand and extract it in {root}")
+            f"load_cifar10: {', '.join(missing)} not found in {folder}; pass download=True, or download "
+            f"{URL} (md5 {MD5}) by hand and extract it in {root}")
     parts = [_read_batch(folder / n) for n in names]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 

@@ -35,7 +35,8 @@ class DataLoader:
         if len(set(lengths)) != 1:
             raise ValueError(f"DataLoader: arrays must have the same length, got shapes {[a.shape for a in arrays]}")
         if batch_size < 1 or prefetch < 0:
-            raise ValueError(f"DataLoader: need batch_size >= 1 and prefetch >= 0, got {batch_size}, {prefetch}")
+            raise ValueError(f"DataLoader: need batch_size >= 1 and prefetch >= 0, got {batch_size}, "
+                             f"{prefetch}")
         self.arrays = arrays
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -62,7 +63,8 @@ class DataLoader:
 
     def _batches(self, epoch: int):
         count = len(self.arrays[0])
-        order = np.random.default_rng([self.seed, epoch]).permutation(count) if self.shuffle else np.arange(count)
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(count) if self.shuffle else np.arange(count)
         for index in range(len(self)):
             yield self._batch(epoch, index, order[index * self.batch_size:(index + 1) * self.batch_size])
 

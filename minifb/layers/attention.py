@@ -30,7 +30,8 @@ class MultiHeadSelfAttention(Module):
 
     def forward(self, x):
         if x.ndim != 3 or x.shape[-1] != self.dim:
-            raise ValueError(f"MultiHeadSelfAttention(dim={self.dim}): expected input (B, N, {self.dim}), got shape {tuple(x.shape)}")
+            raise ValueError(f"MultiHeadSelfAttention(dim={self.dim}): expected input (B, N, {self.dim}), "
+                             f"got shape {tuple(x.shape)}")
         out = self_attention(self.qkv(x), self.heads, self.attn_drop.p, self.training)
         return self.proj_drop(self.proj(out))
 

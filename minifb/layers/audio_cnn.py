@@ -41,8 +41,8 @@ class AudioCNN(StagedNetwork):
     def check_input(self, x) -> None:
         # Two 2x2 pools: at least 4 bands and 4 frames.
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2] < 4 or x.shape[3] < 4:
-            raise ValueError(f"{type(self).__name__}: expected log-mel input of shape (N, {self.in_channels}, n_mels >= 4, "
-                             f"frames >= 4), got {tuple(x.shape)}")
+            raise ValueError(f"{type(self).__name__}: expected log-mel input of shape (N, "
+                             f"{self.in_channels}, n_mels >= 4, frames >= 4), got {tuple(x.shape)}")
 
 
 class FeedbackAudioCNN(ContextualFeedback):

@@ -144,8 +144,9 @@ class ContextAdapter(Module):
     def forward(self, h, z):
         c = self.channels
         if h.ndim < 2 or h.shape[self.channel_axis] != c or z.shape != (h.shape[0], self.context_dim):
-            raise ValueError(f"ContextAdapter(channels={c}, context_dim={self.context_dim}, channel_axis={self.channel_axis}): "
-                             f"got h of shape {tuple(h.shape)} and z of shape {tuple(z.shape)}")
+            raise ValueError(f"ContextAdapter(channels={c}, context_dim={self.context_dim}, "
+                             f"channel_axis={self.channel_axis}): got h of shape {tuple(h.shape)} and z of "
+                             f"shape {tuple(z.shape)}")
         from_context = linear(z, self.weight[:, c:], self.bias)  # (N, C): the same at every position
         if self.channel_axis == 1:
             n = h.shape[0]
@@ -153,7 +154,8 @@ class ContextAdapter(Module):
             out = matmul(self.weight[:, :c], positions) + from_context.reshape(n, c, 1)
             out = out.reshape(h.shape)
         else:
-            out = linear(h, self.weight[:, :c]) + from_context.reshape((h.shape[0],) + (1,) * (h.ndim - 2) + (c,))
+            broadcast = (h.shape[0],) + (1,) * (h.ndim - 2) + (c,)  # z's part, the same at every token
+            out = linear(h, self.weight[:, :c]) + from_context.reshape(broadcast)
         return relu(out) if self.activation == "relu" else sigmoid(out)
 
     def macs(self, h_shape, z_shape) -> int:
@@ -161,8 +163,8 @@ class ContextAdapter(Module):
         return int(np.prod(h_shape)) * self.channels + z_shape[0] * self.context_dim * self.channels
 
     def extra_repr(self):
-        return (f"channels={self.channels}, context_dim={self.context_dim}, channel_axis={self.channel_axis}, "
-                f"activation={self.activation!r}")
+        return (f"channels={self.channels}, context_dim={self.context_dim}, "
+                f"channel_axis={self.channel_axis}, activation={self.activation!r}")
 
 
 class ContextualFeedback(RefiningClassifier):
@@ -286,12 +288,15 @@ class ContextualFeedback(RefiningClassifier):
             values[f"kl_{t}"] = _mean_kl(logits[t], logits[t - 1])
             if t >= 2:
                 previous = changes[t - 1]
-                values[f"contraction_{t}"] = xp.where(previous > 0, changes[t] / xp.where(previous > 0, previous, 1), xp.nan)
+                values[f"contraction_{t}"] = xp.where(previous > 0,
+                                                      changes[t] / xp.where(previous > 0, previous, 1),
+                                                      xp.nan)
             for l in self.refined:
                 now = self._step_states[t][l].astype(np.float64)
                 before = self._step_states[t - 1][l].astype(np.float64)
                 values[f"stage{l + 1}_mse_{t}"] = ((now - before) ** 2).mean()
-                values[f"stage{l + 1}_kl_{t}"] = _mean_kl(now.reshape(now.shape[0], -1), before.reshape(before.shape[0], -1))
+                values[f"stage{l + 1}_kl_{t}"] = _mean_kl(now.reshape(now.shape[0], -1),
+                                                          before.reshape(before.shape[0], -1))
         on_host = asnumpy(xp.stack([xp.asarray(v) for v in values.values()]))
         return {name: float(v) for name, v in zip(values, on_host)}
 

@@ -164,7 +164,8 @@ class WindowedFFTMixer(Module):
         for f in range(self.num_frames):
             squared[f * self.hop:f * self.hop + window] += hann ** 2
         # Constants, not state: the window (w, 1) and 1 / summed squared window (N, 1), per device and dtype.
-        self._host_constants = (hann.reshape(window, 1), (1 / squared[self.hop:self.hop + num_tokens]).reshape(num_tokens, 1))
+        self._host_constants = (hann.reshape(window, 1),
+                                (1 / squared[self.hop:self.hop + num_tokens]).reshape(num_tokens, 1))
         self._constants = {}
 
     def _window_and_norm(self, x):
@@ -179,7 +180,8 @@ class WindowedFFTMixer(Module):
         window, inverse_norm = self._window_and_norm(x)
         framed = frame_tokens(x, w, frames)                                    # (B, frames, w, D)
         context = framed.mean(axis=2)                                          # (B, frames, D)
-        spectrum = rfft(framed * window, axis=2, norm="ortho").reshape(b, frames, self.frequencies, self.heads, d // self.heads)
+        spectrum = rfft(framed * window, axis=2, norm="ortho").reshape(b, frames, self.frequencies,
+                                                                       self.heads, d // self.heads)
         filtered = self.local_filter(spectrum, context).reshape(b, frames, self.frequencies, d)
         pieces = irfft(filtered, n=w, axis=2, norm="ortho") * window           # (B, frames, w, D)
         return overlap_add_tokens(pieces, n) * inverse_norm

@@ -64,7 +64,8 @@ class LayerNorm(Module):
 
     def forward(self, x):
         if x.ndim < 1 or x.shape[-1] != self.dim:
-            raise ValueError(f"LayerNorm({self.dim}): expected the last axis of size {self.dim}, got shape {tuple(x.shape)}")
+            raise ValueError(f"LayerNorm({self.dim}): expected the last axis of size {self.dim}, got shape "
+                             f"{tuple(x.shape)}")
         return layer_norm(x, self.weight, self.bias, self.eps)
 
     def extra_repr(self):

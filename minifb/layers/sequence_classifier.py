@@ -41,7 +41,8 @@ LRA_CONFIGURATIONS = {
     "image": dict(vocab_size=256, max_length=1024, num_classes=10, dim=128, depth=1, heads=8, qkv_dim=64,
                   mlp_dim=128, dropout=0.3, attention_dropout=0.2, pooling="cls", positions="learned"),
     "pathfinder": dict(vocab_size=256, max_length=1024, num_classes=2, dim=32, depth=4, heads=4, qkv_dim=16,
-                       mlp_dim=32, dropout=0.2, attention_dropout=0.1, pooling="mean", positions="sinusoidal"),
+                       mlp_dim=32, dropout=0.2, attention_dropout=0.1, pooling="mean",
+                       positions="sinusoidal"),
     "text": dict(vocab_size=257, max_length=1000, num_classes=2, dim=256, depth=4, heads=4, qkv_dim=256,
                  mlp_dim=1024, dropout=0.1, attention_dropout=0.1, pooling="cls", positions="learned"),
 }
@@ -50,7 +51,8 @@ POSITIONS = ("learned", "sinusoidal")
 
 
 def sinusoidal_positions(length: int, dim: int) -> np.ndarray:
-    """(1, length, D): P[t, 2i] = sin(t / 10000^(2i/D)), P[t, 2i+1] = cos(t / 10000^(2i/D)) (Vaswani et al., 2017)."""
+    """(1, length, D): P[t, 2i] = sin(t / 10000^(2i/D)), P[t, 2i+1] = cos(t / 10000^(2i/D))
+    (Vaswani et al., 2017)."""
     t = np.arange(length)[:, None]
     rates = np.exp(-math.log(10000.0) * np.arange(0, dim, 2) / dim)[None, :]
     table = np.zeros((length, dim))
@@ -75,8 +77,8 @@ class SequenceClassifier(RefiningClassifier):
         if qkv_dim is not None and mixer != "attention":
             raise ValueError(f"SequenceClassifier: qkv_dim={qkv_dim} applies to the 'attention' mixer only, "
                              f"not {mixer!r}")
-        given = dict(vocab_size=vocab_size, max_length=max_length, num_classes=num_classes, dim=dim, depth=depth,
-                     heads=heads, qkv_dim=qkv_dim, mlp_dim=mlp_dim, dropout=dropout,
+        given = dict(vocab_size=vocab_size, max_length=max_length, num_classes=num_classes, dim=dim,
+                     depth=depth, heads=heads, qkv_dim=qkv_dim, mlp_dim=mlp_dim, dropout=dropout,
                      attention_dropout=attention_dropout, pooling=pooling, positions=positions)
         c = {k: LRA_CONFIGURATIONS[task][k] if v is None else v for k, v in given.items()}
         if c["pooling"] not in POOLINGS or c["positions"] not in POSITIONS:

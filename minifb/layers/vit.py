@@ -32,17 +32,19 @@ from .wavelet_mixer import HybridMixer, WaveletMixer
 MIXERS = ("attention", "fft", "fft-windowed", "wavelet", "hybrid", "fnet")
 
 
-def make_mixer(kind: str, dim: int, num_tokens: int, heads: int, dropout: float = 0.0, window=None, levels=None,
-               qkv_dim=None) -> Module:
+def make_mixer(kind: str, dim: int, num_tokens: int, heads: int, dropout: float = 0.0, window=None,
+               levels=None, qkv_dim=None) -> Module:
     """A token mixer by name (see MIXERS); ``window`` only for 'fft-windowed', ``levels`` only for
     'wavelet' and 'hybrid' (None: their defaults, 16 and 3), ``qkv_dim`` only for 'attention'
     (None: ``dim``). 'fnet' is parameter-free and uses neither heads nor dropout."""
     if kind not in MIXERS:
         raise ValueError(f"make_mixer: unknown mixer {kind!r}; expected one of {MIXERS}")
     if window is not None and kind != "fft-windowed":
-        raise ValueError(f"make_mixer: window={window} applies to the 'fft-windowed' mixer only, not {kind!r}")
+        raise ValueError(f"make_mixer: window={window} applies to the 'fft-windowed' mixer only, not "
+                         f"{kind!r}")
     if levels is not None and kind not in ("wavelet", "hybrid"):
-        raise ValueError(f"make_mixer: levels={levels} applies to the 'wavelet' and 'hybrid' mixers only, not {kind!r}")
+        raise ValueError(f"make_mixer: levels={levels} applies to the 'wavelet' and 'hybrid' mixers only, "
+                         f"not {kind!r}")
     if qkv_dim is not None and kind != "attention":
         raise ValueError(f"make_mixer: qkv_dim={qkv_dim} applies to the 'attention' mixer only, not {kind!r}")
     if kind == "attention":
@@ -101,7 +103,8 @@ class PatchEmbedding(Module):
         self.num_patches = (image_size // patch) ** 2
         self.proj = Linear(in_channels * patch * patch, dim)
         self.cls_token = Parameter(init.trunc_normal((1, 1, dim), std=0.02, a=-0.04, b=0.04))
-        self.pos_embedding = Parameter(init.trunc_normal((1, self.num_patches + 1, dim), std=0.02, a=-0.04, b=0.04))
+        self.pos_embedding = Parameter(init.trunc_normal((1, self.num_patches + 1, dim), std=0.02,
+                                                         a=-0.04, b=0.04))
         self.drop = Dropout(dropout)
 
     def forward(self, x):
