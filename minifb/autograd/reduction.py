@@ -1,4 +1,4 @@
-"""Reductions over axes: sum mean var max min logsumexp.
+"""Reductions over axes: sum mean var std max min logsumexp (prod: product.py).
 
 A reduction's VJP puts the gradient back on the reduced axes (``_expand_back``) and multiplies
 by the derivative of the reduced value with respect to each element.
@@ -64,17 +64,34 @@ def mean(x, axis=None, keepdims=False):
 @primitive("var")
 def var(x, axis=None, keepdims=False, ddof=0):
     """Variance sum |x - mean|^2 / (n - ddof) (NumPy's default ddof=0);  dL/dx = 2 g (x - mean) / (n - ddof)."""
-    axes = normalize_axes("var", axis, x.ndim, x.shape)
-    n = _count(x.shape, axes)
-    if n - ddof <= 0:
-        raise ValueError(f"var: {n} element(s) along axis {axis} with ddof={ddof} in a tensor of shape {x.shape}; "
-                         f"expected more than {ddof}")
-    centered = x.data - _sum_array(x.data, axes, True) / n
-    out = _sum_array((centered * conj(centered)).real, axes, keepdims) / (n - ddof)
+    axes, n, centered, out = _variance("var", x, axis, keepdims, ddof)
 
     def vjp(g):
         return _expand_back(g, axes, keepdims, x.shape) * centered * (2 / (n - ddof))
     return out.astype(x.data.real.dtype, copy=False), (vjp,)
+
+
+@primitive("std")
+def std(x, axis=None, keepdims=False, ddof=0):
+    """Standard deviation sqrt(var(x, ddof));  dL/dx = g (x - mean) / ((n - ddof) std) (NaN where std = 0,
+    as in PyTorch: the square root has no derivative at 0)."""
+    axes, n, centered, variance = _variance("std", x, axis, keepdims, ddof)
+    out = get_array_module(x.data).sqrt(variance).astype(x.data.real.dtype, copy=False)
+
+    def vjp(g):
+        return _expand_back(g / ((n - ddof) * out), axes, keepdims, x.shape) * centered
+    return out, (vjp,)
+
+
+def _variance(name, x, axis, keepdims, ddof):
+    """The axes, the count n, x - mean and sum |x - mean|^2 / (n - ddof), for var and std."""
+    axes = normalize_axes(name, axis, x.ndim, x.shape)
+    n = _count(x.shape, axes)
+    if n - ddof <= 0:
+        raise ValueError(f"{name}: {n} element(s) along axis {axis} with ddof={ddof} in a tensor of shape "
+                         f"{x.shape}; expected more than {ddof}")
+    centered = x.data - _sum_array(x.data, axes, True) / n
+    return axes, n, centered, _sum_array((centered * conj(centered)).real, axes, keepdims) / (n - ddof)
 
 
 def _extreme(name, x, axis, keepdims):

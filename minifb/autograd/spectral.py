@@ -1,5 +1,6 @@
 """The FFT family with exact gradients: fft, ifft, rfft, irfft (one axis), their two-axis forms
-fft2, ifft2, rfft2, irfft2, and fftshift, ifftshift. They call ``xp.fft`` (numpy.fft / cupy.fft).
+fft2, ifft2, rfft2, irfft2, their forms over any axes fftn, ifftn, rfftn, irfftn, and fftshift,
+ifftshift. They call ``xp.fft`` (numpy.fft / cupy.fft).
 
 Notation (the DFT as numpy.fft defines it): the unnormalised DFT of length N is
 ``(F x)_k = sum_j x_j exp(-2 pi i jk/N)`` and ``F^H`` (its adjoint) has ``exp(+2 pi i jk/N)``.
@@ -79,6 +80,37 @@ irfft2 = _two_axes("irfft2", "ifft along axes[0], then irfft along axes[1] (s: o
                              "VJP: v * rfft2(g), dual norm.")
 
 
+def _any_axes(name: str, doc: str):
+    """The n-axis transform ``name``(x, s=None, axes=None, norm="backward"), documented by ``doc``."""
+    def transform(x, s=None, axes=None, norm="backward"):
+        return _transform(name, x, s, _nd_axes(name, x, s, axes), norm)
+    transform.__name__ = transform.__qualname__ = name
+    transform.__doc__ = doc
+    return primitive(name)(transform)
+
+
+fftn = _any_axes("fftn", "fft over ``axes`` (None: all, or the last len(s) when s is given);  "
+                         "VJP: ifftn(g), dual norm.")
+ifftn = _any_axes("ifftn", "ifft over ``axes`` (None: all, or the last len(s));  VJP: fftn(g), dual norm.")
+rfftn = _any_axes("rfftn", "rfft along the last of ``axes``, then fft along the others;  "
+                           "VJP: irfftn(g / v), dual norm.")
+irfftn = _any_axes("irfftn", "ifft along all but the last of ``axes``, then irfft along the last (s: output "
+                             "lengths);  VJP: v * rfftn(g), dual norm.")
+
+
+def _nd_axes(name, x, s, axes):
+    """NumPy's default axes of the n-axis transforms: all of them, or the last len(s) when s is given."""
+    if axes is None:
+        count = x.ndim if s is None else len(_as_tuple(s))
+        if count == 0 or count > x.ndim:
+            raise ValueError(f"{name}: no axes to transform in a tensor of shape {x.shape} (s={s})")
+        return tuple(range(x.ndim - count, x.ndim))
+    axes = _as_tuple(axes)
+    if not axes:
+        raise ValueError(f"{name}: axes is empty; give at least one axis")
+    return axes
+
+
 @primitive("fftshift")
 def fftshift(x, axes=None):
     """Roll the zero frequency to the centre (all axes by default);  VJP: ifftshift(g), the inverse roll."""
@@ -93,7 +125,7 @@ def ifftshift(x, axes=None):
 
 def _transform(name, x, s, axes, norm):
     """Check the arguments, move ``axes`` to the end, transform, move back; with the VJP."""
-    kind = name.rstrip("2")
+    kind = name[:-1] if name[-1] in "2n" else name  # fft2, fftn -> fft
     if norm not in _NORMS:
         raise ValueError(f"{name}: norm must be one of {_NORMS}, got {norm!r}")
     axes = tuple(normalize_axis(name, a, x.ndim) for a in _as_tuple(axes))

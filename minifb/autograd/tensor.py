@@ -154,6 +154,8 @@ class Tensor:
     def __rmatmul__(self, o): return linalg.matmul(o, self)
     def __getitem__(self, index): return shape_ops.getitem(self, index)
     def __abs__(self): return unary.abs(self)
+    def __mod__(self, o): return rounding.remainder(self, o)
+    def __rmod__(self, o): return rounding.remainder(o, self)
 
     # comparisons give plain boolean arrays: they have no gradient
     def _cmp(self, o, op):
@@ -171,7 +173,32 @@ class Tensor:
     def sigmoid(self): return unary.sigmoid(self)
     def relu(self): return unary.relu(self)
     def abs(self): return unary.abs(self)
+    def sin(self): return trigonometric.sin(self)
+    def cos(self): return trigonometric.cos(self)
+    def tan(self): return trigonometric.tan(self)
+    def arcsin(self): return trigonometric.arcsin(self)
+    def arccos(self): return trigonometric.arccos(self)
+    def arctan(self): return trigonometric.arctan(self)
+    def sinh(self): return hyperbolic.sinh(self)
+    def cosh(self): return hyperbolic.cosh(self)
+    def arcsinh(self): return hyperbolic.arcsinh(self)
+    def arccosh(self): return hyperbolic.arccosh(self)
+    def arctanh(self): return hyperbolic.arctanh(self)
+    def log1p(self): return logarithm.log1p(self)
+    def expm1(self): return logarithm.expm1(self)
+    def log2(self): return logarithm.log2(self)
+    def log10(self): return logarithm.log10(self)
+    def square(self): return powers.square(self)
+    def reciprocal(self): return powers.reciprocal(self)
+    def sign(self): return rounding.sign(self)
+    def floor(self): return rounding.floor(self)
+    def ceil(self): return rounding.ceil(self)
+    def round(self, decimals=0): return rounding.round(self, decimals)
     def sum(self, axis=None, keepdims=False): return reduction.sum(self, axis, keepdims)
+    def std(self, axis=None, keepdims=False, ddof=0): return reduction.std(self, axis, keepdims, ddof)
+    def prod(self, axis=None, keepdims=False): return product.prod(self, axis, keepdims)
+    def cumsum(self, axis=None): return cumulative.cumsum(self, axis)
+    def cumprod(self, axis=None): return cumulative.cumprod(self, axis)
     def mean(self, axis=None, keepdims=False): return reduction.mean(self, axis, keepdims)
     def var(self, axis=None, keepdims=False, ddof=0): return reduction.var(self, axis, keepdims, ddof)
     def max(self, axis=None, keepdims=False): return reduction.max(self, axis, keepdims)
@@ -183,6 +210,14 @@ class Tensor:
     def squeeze(self, axis=None): return shape_ops.squeeze(self, axis)
     def unsqueeze(self, axis): return shape_ops.unsqueeze(self, axis)
     def expand(self, *shape): return shape_ops.expand(self, _sizes(shape))
+    def ravel(self): return arrange.ravel(self)
+    def flip(self, axis=None): return arrange.flip(self, axis)
+    def roll(self, shift, axis=None): return arrange.roll(self, shift, axis)
+    def repeat(self, repeats, axis=None): return arrange.repeat(self, repeats, axis)
+    def tile(self, reps): return arrange.tile(self, reps)
+    def moveaxis(self, source, destination): return arrange.moveaxis(self, source, destination)
+    def diagonal(self, offset=0, axis1=0, axis2=1): return triangle.diagonal(self, offset, axis1, axis2)
+    def trace(self, offset=0, axis1=0, axis2=1): return triangle.trace(self, offset, axis1, axis2)
     def conj(self): return complex_ops.conj(self)
     @property
     def real(self): return complex_ops.real(self)
@@ -204,5 +239,7 @@ def tensor(data, requires_grad: bool = False, dtype=None, device: str | None = N
 
 # The op modules import Tensor from here, so they are imported after the class exists.
 from . import arithmetic, linalg, reduction, unary  # noqa: E402
+from . import arrange, cumulative, hyperbolic, logarithm, powers, product, rounding  # noqa: E402
+from . import triangle, trigonometric  # noqa: E402
 from . import complex as complex_ops  # noqa: E402
 from . import shape as shape_ops  # noqa: E402
