@@ -140,6 +140,11 @@ def draw_matmul(data):
     return (complex_values(data, (n, k)), complex_values(data, (k, m))), mf.matmul
 
 
+def draw_binary_einsum(data):
+    a, b = complex_values(data, (2, 3)), complex_values(data, (3, 3))
+    return (a, b), lambda x, y: mf.einsum("ij,jk,kk->ik", x, y, y)
+
+
 COMPLEX_OPS = {
     "add": binary(mf.add),
     "sub": binary(mf.sub),
@@ -158,6 +163,33 @@ COMPLEX_OPS = {
     "var": unary(mf.var),
     "complex(re, im)": draw_from_parts,
     "matmul": draw_matmul,
+    # small arguments keep the functions and their inverses away from poles and branch cuts
+    "sin": unary(mf.sin),
+    "cos": unary(mf.cos),
+    "tan": unary(lambda z: mf.tan(z * 0.3)),
+    "arcsin": unary(lambda z: mf.arcsin(z * 0.3)),
+    "arccos": unary(lambda z: mf.arccos(z * 0.3)),
+    "arctan": unary(lambda z: mf.arctan(z * 0.3)),
+    "sinh": unary(mf.sinh),
+    "cosh": unary(mf.cosh),
+    "arcsinh": unary(lambda z: mf.arcsinh(z * 0.3)),
+    "arccosh": unary(lambda z: mf.arccosh(z * 0.3 + 2)),  # the cut is the real axis below 1
+    "arctanh": unary(lambda z: mf.arctanh(z * 0.3)),
+    "log1p": unary(mf.log1p, positive_real=True),
+    "expm1": unary(mf.expm1),
+    "log2": unary(mf.log2, positive_real=True),
+    "log10": unary(mf.log10, positive_real=True),
+    "square": unary(mf.square),
+    "reciprocal": unary(mf.reciprocal, min_modulus=0.5),
+    "std": lambda data: ((complex_values(data, (3, 4)),), lambda z: mf.std(z, axis=0, ddof=1)),
+    "prod": unary(lambda z: mf.prod(z, axis=0) if z.ndim else mf.prod(z)),
+    "cumsum": unary(mf.cumsum),
+    "cumprod": unary(lambda z: mf.cumprod(z * 0.5)),
+    "einsum": draw_binary_einsum,
+    "tensordot": lambda data: ((complex_values(data, (2, 3)), complex_values(data, (3, 2))),
+                               lambda a, b: mf.tensordot(a, b, 1)),
+    "outer": binary(mf.outer),
+    "diagonal": lambda data: ((complex_values(data, (3, 4)),), lambda z: mf.diagonal(z, 1)),
 }
 
 

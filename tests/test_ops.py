@@ -8,7 +8,10 @@ NumPy. Two tests run over the whole table on every backend:
 - ``test_gradient``: ``gradcheck`` (central differences in float64, every element of small inputs);
 - ``test_forward``: minifb's value equals NumPy's, in float64 and in float32 (which stays float32).
 """
+import inspect
 import math
+import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -95,9 +98,9 @@ def binary(mf_op, np_op, positive_b=False, positive_a=False):
     return draw
 
 
-def unary(mf_op, np_op, low=-2.0, high=2.0, kinks=()):
+def unary(mf_op, np_op, low=-2.0, high=2.0, kinks=(), gap=0.05):
     def draw(data):
-        return (away_from(uniform(data, data.draw(shapes), low, high), kinks),), mf_op, np_op
+        return (away_from(uniform(data, data.draw(shapes), low, high), kinks, gap),), mf_op, np_op
     return draw
 
 
@@ -303,6 +306,178 @@ def draw_cross_entropy(data):
     return ((uniform(data, (n, c), -3, 3),),
             lambda t: mf.cross_entropy(t, labels, label_smoothing=eps, reduction=reduction), reference)
 
+# ---- the newer elementwise, reduction, scan, rearranging and contraction ops -------------------------
+
+def draw_arctan2(data):
+    """y away from 0, so that no point crosses the cut along the negative x axis."""
+    sy, sx = pair_of_shapes(data)
+    return (away_from(uniform(data, sy), (0,), 0.3), uniform(data, sx)), mf.arctan2, np.arctan2
+
+
+def draw_remainder(data):
+    """a / b away from the integers, where the remainder jumps; a has the broadcast shape."""
+    sa, sb = pair_of_shapes(data)
+    b = uniform(data, sb)
+    b = np.sign(b + (b == 0)) * (0.5 + np.abs(b) / 2)
+    quotient = np.floor(uniform(data, np.broadcast_shapes(sa, sb), -3, 3)) + uniform(data, (), 0.1, 0.9)
+    operator = data.draw(st.booleans(), label="% operator")
+    f = (lambda x, y: x % y) if operator else mf.remainder
+    return (quotient * b, b), f, np.remainder
+
+
+def with_zeros(data, shape):
+    """Values in [-2, 2] with about a third of them exactly 0 (products through zeros)."""
+    return np.where(uniform(data, shape) > 0.7, 0.0, uniform(data, shape))
+
+
+def draw_std(data):
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=2, max_side=3))  # n >= 2: std > 0
+    axis, keepdims = axis_args(data, len(shape))
+    ddof = data.draw(st.integers(0, 1), label="ddof")
+    return ((uniform(data, shape),), lambda t: mf.std(t, axis=axis, keepdims=keepdims, ddof=ddof),
+            lambda a: np.std(a, axis=axis, keepdims=keepdims, ddof=ddof))
+
+
+def draw_prod(data):
+    shape = data.draw(shapes)
+    axis, keepdims = axis_args(data, len(shape))
+    return ((with_zeros(data, shape),), lambda t: mf.prod(t, axis=axis, keepdims=keepdims),
+            lambda a: np.prod(a, axis=axis, keepdims=keepdims))
+
+
+def draw_scan(name):
+    def draw(data):
+        shape = data.draw(shapes)
+        axis = data.draw(st.none() | st.integers(-len(shape), len(shape) - 1) if shape else st.none(), label="axis")
+        x = with_zeros(data, shape) if name == "cumprod" else uniform(data, shape)
+        mf_op, np_op = getattr(mf, name), getattr(np, name)
+        return (x,), lambda t: mf_op(t, axis), lambda a: np_op(a, axis)
+    return draw
+
+
+def draw_diff(data):
+    shape = data.draw(nonscalar_shapes)
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1), label="axis")
+    n = data.draw(st.integers(0, max(0, shape[axis] - 1)), label="n")
+    return (uniform(data, shape),), lambda t: mf.diff(t, n, axis), lambda a: np.diff(a, n, axis)
+
+
+def draw_flip(data):
+    shape = data.draw(shapes)
+    axis, _ = axis_args(data, len(shape))
+    return (uniform(data, shape),), lambda t: mf.flip(t, axis), lambda a: np.flip(a, axis)
+
+
+def draw_roll(data):
+    shape = data.draw(shapes)
+    shift = data.draw(st.integers(-5, 5), label="shift")
+    axis = data.draw(st.none() | st.integers(-len(shape), len(shape) - 1) if shape else st.none(), label="axis")
+    return (uniform(data, shape),), lambda t: mf.roll(t, shift, axis), lambda a: np.roll(a, shift, axis)
+
+
+def draw_repeat(data):
+    shape = data.draw(shapes)
+    axis = data.draw(st.none() | st.integers(-len(shape), len(shape) - 1) if shape else st.none(), label="axis")
+    n = math.prod(shape) if axis is None else shape[axis]
+    repeats = data.draw(st.integers(0, 3) | st.lists(st.integers(0, 3), min_size=n, max_size=n), label="repeats")
+    return (uniform(data, shape),), lambda t: mf.repeat(t, repeats, axis), lambda a: np.repeat(a, repeats, axis)
+
+
+def draw_tile(data):
+    shape = data.draw(shapes)
+    reps = data.draw(st.integers(1, 3) | st.lists(st.integers(1, 3), max_size=4).map(tuple), label="reps")
+    return (uniform(data, shape),), lambda t: mf.tile(t, reps), lambda a: np.tile(a, reps)
+
+
+def draw_moveaxis(data):
+    shape = data.draw(nonscalar_shapes)
+    k = data.draw(st.integers(1, len(shape)), label="count")
+    source = data.draw(st.permutations(range(len(shape))), label="source")[:k]
+    destination = data.draw(st.permutations(range(-len(shape), 0)), label="destination")[:k]
+    return ((uniform(data, shape),), lambda t: mf.moveaxis(t, source, destination),
+            lambda a: np.moveaxis(a, source, destination))
+
+
+def draw_triangle(name):
+    def draw(data):
+        shape = data.draw(hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=4))
+        k = data.draw(st.integers(-2, 2), label="k")
+        mf_op, np_op = getattr(mf, name), getattr(np, name)
+        return (uniform(data, shape),), lambda t: mf_op(t, k), lambda a: np_op(a, k)
+    return draw
+
+
+def draw_diagonal(name):
+    def draw(data):
+        shape = data.draw(hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=4))
+        axis1, axis2 = data.draw(st.permutations(range(len(shape))), label="axes")[:2]
+        offset = data.draw(st.integers(-2, 2), label="offset")
+        mf_op, np_op = getattr(mf, name), getattr(np, name)
+        return ((uniform(data, shape),), lambda t: mf_op(t, offset, axis1, axis2),
+                lambda a: np_op(a, offset, axis1, axis2))
+    return draw
+
+
+def draw_outer(data):
+    sa, sb = data.draw(shapes, label="a"), data.draw(shapes, label="b")
+    return (uniform(data, sa), uniform(data, sb)), mf.outer, np.outer
+
+
+def draw_tensordot(data):
+    free_a, summed, free_b = (data.draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3), label=s)
+                              for s in ("free a", "summed", "free b"))
+    if data.draw(st.booleans(), label="integer axes"):
+        axes = len(summed)
+        sa, sb = free_a + summed, summed + free_b
+    else:  # the summed axes in a different order and place in each operand
+        order = data.draw(st.permutations(range(len(summed))), label="order in b")
+        sa, sb = summed + free_a, free_b + tuple(summed[i] for i in order)
+        axes = (list(range(len(summed))), [len(free_b) + order.index(i) for i in range(len(summed))])
+    return ((uniform(data, sa), uniform(data, sb)), lambda a, b: mf.tensordot(a, b, axes),
+            lambda a, b: np.tensordot(a, b, axes))
+
+
+EINSUMS = [  # subscripts, and the operands' shapes in labels (sizes drawn per label)
+    ("ij,jk->ik", ["ij", "jk"]), ("bij,bjk->bik", ["bij", "bjk"]), ("ij,jk", ["ij", "jk"]), ("ii", ["ii"]),
+    ("ii->i", ["ii"]), ("iij->ji", ["iij"]), ("i,j->ij", ["i", "j"]), ("ij,k->i", ["ij", "k"]),
+    ("ij->", ["ij"]), ("ij->ji", ["ij"]), ("...ij,...jk->...ik", ["bij", "jk"]), ("i...->...", ["ibc"]),
+    ("ij,jk,kl->il", ["ij", "jk", "kl"]), ("ij,ij->ij", ["ij", "Ij"]),  # I: a length-1 i (broadcast)
+]
+
+
+def draw_einsum(data):
+    subscripts, labels = data.draw(st.sampled_from(EINSUMS), label="subscripts")
+    sizes = {c: data.draw(st.integers(1, 3), label=f"length of {c}") for c in "ijklbc"}
+    sizes["I"] = 1
+    arrays = tuple(uniform(data, tuple(sizes[c] for c in operand)) for operand in labels)
+    return arrays, lambda *t: mf.einsum(subscripts, *t), lambda *a: np.einsum(subscripts, *a)
+
+
+
+def draw_fft(name):
+    """A transform over one, two or any axes of a real input, with n or s cropping or padding (or None)."""
+    def draw(data):
+        shape = data.draw(hnp.array_shapes(min_dims=1 if name[-1] not in "2n" else 2, max_dims=3, max_side=4))
+        if name[-1] == "2":
+            count, key = 2, "s"
+        elif name[-1] == "n":
+            count, key = data.draw(st.integers(1, len(shape)), label="axis count"), "s"
+        else:
+            count, key = 1, "n"
+        axes = data.draw(st.permutations(range(-len(shape), 0)), label="axes")[:count]
+        lengths = data.draw(st.none() | st.lists(st.integers(1, 5), min_size=count, max_size=count), label=key)
+        if name.startswith("irfft") and lengths is None and shape[axes[-1]] == 1:
+            lengths = [shape[a] for a in axes[:-1]] + [1]  # the default 2(m - 1) would be 0
+        if key == "n":
+            options = {"n": None if lengths is None else lengths[0], "axis": axes[0]}
+        else:
+            options = {"s": lengths, "axes": axes}
+        norm = data.draw(st.sampled_from(["backward", "ortho", "forward"]), label="norm")
+        mf_op, np_op = getattr(mf, name), getattr(np.fft, name)
+        return ((uniform(data, shape),), lambda t: mf_op(t, norm=norm, **options),
+                lambda a: np_op(a, norm=norm, **options))
+    return draw
+
 
 def draw_linear(data):
     lead = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3), label="leading axes")
@@ -439,7 +614,76 @@ OPS = {
     "softmax": draw_softmax("softmax"),
     "log_softmax": draw_softmax("log_softmax"),
     "cross_entropy": draw_cross_entropy,
+    "sin": unary(mf.sin, np.sin, -3, 3),
+    "cos": unary(mf.cos, np.cos, -3, 3),
+    "tan": unary(mf.tan, np.tan, -1.2, 1.2),
+    "arcsin": unary(mf.arcsin, np.arcsin, -0.9, 0.9),
+    "arccos": unary(mf.arccos, np.arccos, -0.9, 0.9),
+    "arctan": unary(mf.arctan, np.arctan, -3, 3),
+    "arctan2": draw_arctan2,
+    "sinh": unary(mf.sinh, np.sinh),
+    "cosh": unary(mf.cosh, np.cosh),
+    "arcsinh": unary(mf.arcsinh, np.arcsinh, -3, 3),
+    "arccosh": unary(mf.arccosh, np.arccosh, 1.2, 3.0),
+    "arctanh": unary(mf.arctanh, np.arctanh, -0.8, 0.8),
+    "log1p": unary(mf.log1p, np.log1p, -0.8, 2.0),
+    "expm1": unary(mf.expm1, np.expm1),
+    "log2": unary(mf.log2, np.log2, 0.2, 3.0),
+    "log10": unary(mf.log10, np.log10, 0.2, 3.0),
+    "logaddexp": binary(mf.logaddexp, np.logaddexp),
+    "square": unary(mf.square, np.square),
+    "reciprocal": unary(mf.reciprocal, np.reciprocal, kinks=(0,), gap=0.3),
+    "sign": unary(mf.sign, np.sign, kinks=(0,)),
+    "floor": unary(mf.floor, np.floor, kinks=(-2, -1, 0, 1, 2)),
+    "ceil": unary(mf.ceil, np.ceil, kinks=(-2, -1, 0, 1, 2)),
+    "round": unary(mf.round, np.round, kinks=(-1.5, -0.5, 0.5, 1.5)),
+    "remainder": draw_remainder,
+    "std": draw_std,
+    "prod": draw_prod,
+    "cumsum": draw_scan("cumsum"),
+    "cumprod": draw_scan("cumprod"),
+    "diff": draw_diff,
+    "flip": draw_flip,
+    "roll": draw_roll,
+    "repeat": draw_repeat,
+    "tile": draw_tile,
+    "moveaxis": draw_moveaxis,
+    "ravel": unary(mf.ravel, np.ravel),
+    "tril": draw_triangle("tril"),
+    "triu": draw_triangle("triu"),
+    "diagonal": draw_diagonal("diagonal"),
+    "trace": draw_diagonal("trace"),
+    "outer": draw_outer,
+    "tensordot": draw_tensordot,
+    "einsum": draw_einsum,
+    **{name: draw_fft(name) for name in ("fft", "ifft", "rfft", "irfft", "fft2", "ifft2", "rfft2", "irfft2",
+                                         "fftn", "ifftn", "rfftn", "irfftn")},
 }
+
+# Ops whose inputs need more than this table draws, with the test file that checks them the same way
+# (gradcheck on every backend, outputs against a reference).
+TESTED_ELSEWHERE = {
+    "test_complex.py": ["angle", "complex", "conj", "imag", "real"],
+    "test_ops.py": ["astype"], "torch_checks/test_ops_torch.py": ["to_device"],
+    "test_conv.py": ["conv2d"], "test_pool.py": ["adaptive_avg_pool2d", "avg_pool2d", "max_pool2d"],
+    "test_layers.py": ["batch_norm", "layer_norm", "dropout"],
+    "test_spectral.py": ["fftshift", "ifftshift"],
+    "test_wavelet.py": ["haar_dwt", "haar_dwt2", "haar_idwt", "haar_idwt2", "haar_wavedec", "haar_wavedec2",
+                        "haar_waverec", "haar_waverec2"],
+    "test_complex_activation.py": ["mod_gelu", "mod_relu"],
+}
+NOT_OPS = {"detect_anomaly", "enable_grad", "gradcheck", "is_anomaly_enabled", "is_grad_enabled", "no_grad",
+           "set_detect_anomaly", "tape_length", "tensor", "permute", "swapaxes"}  # permute, swapaxes: transpose
+
+
+def test_the_table_covers_every_op():
+    """Every function exported by minifb.autograd is in OPS, or named in the test file that checks it."""
+    ops = {n for n, v in vars(mf.autograd).items() if inspect.isfunction(v) and not n.startswith("_")} - NOT_OPS
+    folder = pathlib.Path(__file__).parent
+    elsewhere = {op for file, names in TESTED_ELSEWHERE.items() for op in names
+                 if re.search(rf"\b{op}\(", (folder / file).read_text())}
+    missing = sorted(ops - {key.split()[0] for key in OPS} - elsewhere)
+    assert not missing, f"ops in neither the table nor TESTED_ELSEWHERE's files: {missing}"
 
 
 @pytest.mark.parametrize("name", OPS)
@@ -456,10 +700,12 @@ def test_forward(name, device, data):
     for dtype, rtol, atol in ((np.float64, 1e-12, 1e-12), (np.float32, 1e-4, 1e-4)):
         rounded = [a.astype(dtype) for a in arrays]
         out = f(*(mf.tensor(a, device=device) for a in rounded))
-        assert out.device == device
-        assert out.dtype == dtype, f"{name}: {dtype.__name__} inputs gave {out.dtype}"
         # NumPy in float64 on the very same (rounded) inputs: what is left is the op's own rounding
-        np.testing.assert_allclose(out.numpy(), reference(*(a.astype(np.float64) for a in rounded)), rtol=rtol, atol=atol)
+        expected = reference(*(a.astype(np.float64) for a in rounded))
+        want = np.result_type(dtype, np.complex64) if np.iscomplexobj(expected) else dtype  # FFTs: complex
+        assert out.device == device
+        assert out.dtype == want, f"{name}: {dtype.__name__} inputs gave {out.dtype}"
+        np.testing.assert_allclose(out.numpy(), expected, rtol=rtol, atol=atol)
 
 
 @given(shape=hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=3), data=st.data())
@@ -480,7 +726,8 @@ def test_sum_leading_and_unbroadcast_agree_with_numpy_sums(device, xp, shape, da
 @pytest.mark.parametrize("name", OPS)
 @given(data=st.data())
 def test_float32_backward_stays_float32(name, device, data, monkeypatch):
-    """No VJP promotes float32 to float64 (the cast back would cost a copy of every gradient)."""
+    """No VJP promotes float32 to float64 (the cast back would cost a copy of every gradient); a complex64
+    gradient for a float32 input (the FFTs of real inputs) keeps single precision, which is what counts."""
     arrays, f, _ = OPS[name](data)
     inputs = [mf.tensor(a.astype(np.float32), requires_grad=True, device=device) for a in arrays]
     out = f(*inputs)
@@ -488,11 +735,11 @@ def test_float32_backward_stays_float32(name, device, data, monkeypatch):
     accumulate = tape.accumulate
 
     def watching_accumulate(t, g):
-        if g is not None and g.dtype != t.data.dtype:
+        if g is not None and np.finfo(g.dtype).dtype != np.finfo(t.data.dtype).dtype:
             promoted.append(f"{g.dtype} gradient for a {t.data.dtype} tensor of shape {t.shape}")
         accumulate(t, g)
     monkeypatch.setattr(tape, "accumulate", watching_accumulate)
-    out.backward(np.ones(out.shape, np.float32))
+    out.backward(np.ones(out.shape, out.dtype))
     assert not promoted
     assert all(t.grad.dtype == np.float32 for t in inputs)
 
@@ -511,6 +758,18 @@ def test_tensor_methods_and_operators_are_the_ops(device):
         (x.exp(), np.exp(a)), (x.tanh(), np.tanh(a)), (x.relu(), np.maximum(a, 0)), (x.abs(), np.abs(a)),
         (x.sigmoid(), 1 / (1 + np.exp(-a))), (abs(x).log(), np.log(np.abs(a))), (abs(x).sqrt(), np.sqrt(np.abs(a))),
         (x.float(), a.astype(np.float32)), (x.float().double(), a.astype(np.float32).astype(np.float64)),
+        (x.sin(), np.sin(a)), (x.cos(), np.cos(a)), (x.tan(), np.tan(a)), (x.arctan(), np.arctan(a)),
+        ((x * 0.3).arcsin(), np.arcsin(a * 0.3)), ((x * 0.3).arccos(), np.arccos(a * 0.3)),
+        (x.sinh(), np.sinh(a)), (x.cosh(), np.cosh(a)), (x.arcsinh(), np.arcsinh(a)),
+        ((abs(x) + 1).arccosh(), np.arccosh(np.abs(a) + 1)), ((x * 0.3).arctanh(), np.arctanh(a * 0.3)),
+        (abs(x).log1p(), np.log1p(np.abs(a))), (x.expm1(), np.expm1(a)), (abs(x).log2(), np.log2(np.abs(a))),
+        (abs(x).log10(), np.log10(np.abs(a))), (x.square(), a * a), (x.reciprocal(), 1 / a),
+        (x.sign(), np.sign(a)), (x.floor(), np.floor(a)), (x.ceil(), np.ceil(a)), (x.round(1), np.round(a, 1)),
+        (x % 0.7, a % 0.7), (3 % x, 3 % a), (x.std(axis=1, ddof=1), a.std(axis=1, ddof=1)),
+        (x.prod(axis=0), a.prod(axis=0)), (x.cumsum(axis=1), a.cumsum(axis=1)), (x.cumprod(), a.cumprod()),
+        (x.ravel(), a.ravel()), (x.flip(0), a[::-1]), (x.roll(1, 1), np.roll(a, 1, 1)),
+        (x.repeat(2, 0), a.repeat(2, 0)), (x.tile((2, 1)), np.tile(a, (2, 1))),
+        (x.moveaxis(0, 1), a.T), (x.diagonal(1), a.diagonal(1)), (x.trace(), np.asarray(a.trace())),
     ]
     for out, expected in pairs:
         assert isinstance(out, mf.Tensor) and out.dtype == expected.dtype

@@ -85,6 +85,23 @@ def dense(kind, x, s, axes, norm):
     return along(base, along(base, x, s[1], axes[1]), s[0], axes[0])
 
 
+def dense_n(kind, x, s, axes, norm):
+    """The n-axis forms: rfftn is rfft along the last of ``axes``, then fft along the others; irfftn is
+    ifft along all but the last, then irfft along the last; fftn and ifftn transform every axis."""
+    base = kind[:-1]
+    s = (None,) * len(axes) if s is None else s
+    if base == "irfft" and s[-1] is None:
+        s = s[:-1] + (2 * (x.shape[axes[-1]] - 1),)
+    first = {"rfft": "rfft", "irfft": "ifft"}.get(base, base)
+    rest = {"rfft": "fft", "irfft": "ifft"}.get(base, base)
+    order = [(axes[-1], s[-1], first)] + [(a, n, rest) for a, n in zip(axes[:-1], s[:-1])]
+    if base == "irfft":  # the irfft along the last axis comes last
+        order = order[1:] + [(axes[-1], s[-1], "irfft")]
+    for axis, n, k in order:
+        x = np.moveaxis(dense_1d(k, np.moveaxis(x, axis, -1), n, norm), -1, axis)
+    return x
+
+
 def dense_gradient(f, x, w):
     """dL/dRe x + i dL/dIm x for L = sum Re(conj(w) f(x)) with a real-linear f: L at each unit input."""
     grad = np.zeros(x.shape, dtype=x.dtype)
@@ -142,6 +159,30 @@ def test_two_axes_match_dense_reference_and_finite_differences(device, kind, nor
     out, grad = minifb_gradient(f, x, w, device)
     np.testing.assert_allclose(out, expected, atol=1e-12)
     np.testing.assert_allclose(grad, dense_gradient(lambda e: dense(kind, e, s, axes, norm), x, w), atol=1e-12)
+    gradcheck(f, mf.tensor(x, device=device))
+
+
+N_AXES_CASES = [  # shape, s, axes (None: NumPy's defaults)
+    ((3, 2, 4), None, None), ((3, 2, 4), (4, 3), None), ((4, 2, 5), (3, 4, 6), (2, 0, 1)),
+    ((4, 2, 5), None, (1,)), ((2, 3, 4), (5, 2), (-1, 0)),
+]
+
+
+@pytest.mark.parametrize("shape,s,axes", N_AXES_CASES)
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("kind", ["fftn", "ifftn", "rfftn", "irfftn"])
+def test_n_axes_match_dense_reference_and_finite_differences(device, kind, norm, shape, s, axes):
+    rng = np.random.default_rng(3)
+    x = signal(rng, shape, kind[:-1])
+    f = lambda t: getattr(mf, kind)(t, s=s, axes=axes, norm=norm)  # noqa: E731
+    full_axes = axes if axes is not None else tuple(range(len(shape) - (len(s) if s else len(shape)), len(shape)))
+    full_axes = tuple(a % len(shape) for a in full_axes)
+    expected = dense_n(kind, x, s, full_axes, norm)
+    w = signal(rng, expected.shape, "fft" if np.iscomplexobj(expected) else "rfft")
+    out, grad = minifb_gradient(f, x, w, device)
+    np.testing.assert_allclose(out, expected, atol=1e-12)
+    np.testing.assert_allclose(grad, dense_gradient(lambda e: dense_n(kind, e, s, full_axes, norm), x, w),
+                               atol=1e-12)
     gradcheck(f, mf.tensor(x, device=device))
 
 
@@ -239,6 +280,26 @@ def test_two_axis_forms_agree_with_numpy_fft(device, data, kind, norm, shape, s)
     out = getattr(mf, kind)(mf.tensor(x, device=device), s=s, norm=norm)
     np.testing.assert_allclose(out.numpy(), getattr(np.fft, kind)(x, s=s, axes=(-2, -1), norm=norm),
                                rtol=1e-10, atol=1e-10)
+
+
+@given_settings
+@given(data=st.data(), kind=st.sampled_from(["fftn", "ifftn", "rfftn", "irfftn"]), norm=st.sampled_from(NORMS),
+       shape=st.lists(st.integers(2, 5), min_size=1, max_size=4).map(tuple))
+def test_n_axis_forms_agree_with_numpy_fft(device, data, kind, norm, shape):
+    axes = data.draw(st.permutations(range(len(shape))), label="axes")[:data.draw(st.integers(1, len(shape)))]
+    s = data.draw(st.none() | st.tuples(*[st.integers(1, 6) for _ in axes]), label="s")
+    x = random_signal(data, shape, real=kind == "rfftn")
+    out = getattr(mf, kind)(mf.tensor(x, device=device), s=s, axes=axes, norm=norm)
+    np.testing.assert_allclose(out.numpy(), getattr(np.fft, kind)(x, s=s, axes=axes, norm=norm),
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_n_axis_forms_need_an_axis(device):
+    x = mf.tensor(np.ones((2, 3)), device=device)
+    with pytest.raises(ValueError, match="fftn: axes is empty"):
+        mf.fftn(x, axes=())
+    with pytest.raises(ValueError, match="rfftn: no axes to transform in a tensor of shape \\(\\)"):
+        mf.rfftn(mf.tensor(1.0, device=device))
 
 
 # ---- dtypes and errors ---------------------------------------------------------------------------------

@@ -32,11 +32,18 @@ def cplx(*shape):
     return ("complex", shape)
 
 
+def zeros(*shape):
+    """Normal values with about a third of them exactly 0 (products through zeros)."""
+    return ("zeros", shape)
+
+
 def draw(spec, dtype, rng):
     kind, shape = spec
     if kind == "positive":
         return rng.uniform(0.5, 2.0, shape).astype(dtype)
     x = rng.standard_normal(shape)
+    if kind == "zeros":
+        return np.where(rng.random(shape) < 0.35, 0.0, x).astype(dtype)
     if kind == "complex":
         return (x + 1j * rng.standard_normal(shape)).astype(np.result_type(dtype, np.complex64))
     return x.astype(dtype)
@@ -78,6 +85,39 @@ CASES = [
     ("gelu-tanh", lambda x: mf.gelu(x, approximate="tanh"), lambda x: F.gelu(x, approximate="tanh"), [real(3, 4)]),
     ("abs", mf.abs, torch.abs, [real(3, 4)]),
     ("abs-complex", mf.abs, torch.abs, [cplx(3, 4)]),
+    ("sin", mf.sin, torch.sin, [real(3, 4)]),
+    ("sin-complex", mf.sin, torch.sin, [cplx(3, 4)]),
+    ("cos", mf.cos, torch.cos, [real(3, 4)]),
+    ("tan", mf.tan, torch.tan, [real(3, 4)]),
+    ("tan-complex", lambda z: mf.tan(z * 0.3), lambda z: torch.tan(z * 0.3), [cplx(3, 4)]),
+    ("arcsin", lambda x: mf.arcsin(x * 0.3), lambda x: torch.asin(x * 0.3), [real(3, 4)]),
+    ("arccos", lambda x: mf.arccos(x * 0.3), lambda x: torch.acos(x * 0.3), [real(3, 4)]),
+    ("arccos-complex", lambda z: mf.arccos(z * 0.3), lambda z: torch.acos(z * 0.3), [cplx(3, 4)]),
+    ("arctan", mf.arctan, torch.atan, [real(3, 4)]),
+    ("arctan2", mf.arctan2, torch.atan2, [real(3, 4), real(4)]),
+    ("sinh", mf.sinh, torch.sinh, [real(3, 4)]),
+    ("cosh", mf.cosh, torch.cosh, [real(3, 4)]),
+    ("cosh-complex", mf.cosh, torch.cosh, [cplx(3, 4)]),
+    ("arcsinh", mf.arcsinh, torch.asinh, [real(3, 4)]),
+    ("arccosh", lambda x: mf.arccosh(x + 1.0), lambda x: torch.acosh(x + 1.0), [positive(3, 4)]),
+    ("arccosh-complex", mf.arccosh, torch.acosh, [cplx(3, 4)]),
+    ("arctanh", lambda x: mf.arctanh(x * 0.3), lambda x: torch.atanh(x * 0.3), [real(3, 4)]),
+    ("log1p", mf.log1p, torch.log1p, [positive(3, 4)]),
+    ("expm1", mf.expm1, torch.expm1, [real(3, 4)]),
+    ("log2", mf.log2, torch.log2, [positive(3, 4)]),
+    ("log10", mf.log10, torch.log10, [positive(3, 4)]),
+    ("log10-complex", mf.log10, torch.log10, [cplx(3, 4)]),
+    ("logaddexp", mf.logaddexp, torch.logaddexp, [real(3, 4), real(3, 1)]),
+    ("square", mf.square, torch.square, [real(3, 4)]),
+    ("reciprocal", mf.reciprocal, torch.reciprocal, [positive(3, 4)]),
+    ("reciprocal-complex", mf.reciprocal, torch.reciprocal, [cplx(3, 4)]),
+    ("sign", mf.sign, torch.sign, [real(3, 4)]),
+    ("floor", mf.floor, torch.floor, [real(3, 4)]),
+    ("ceil", mf.ceil, torch.ceil, [real(3, 4)]),
+    ("round", mf.round, torch.round, [real(3, 4)]),
+    ("round-decimals", lambda x: mf.round(x, 1), lambda x: torch.round(x, decimals=1), [real(3, 4)]),
+    ("remainder", mf.remainder, torch.remainder, [real(3, 4), positive(4)]),
+    ("remainder-operator", lambda a, b: a % b, lambda a, b: a % b, [positive(3, 4), real(3, 1)]),
     # complex numbers
     ("complex", mf.complex, torch.complex, [real(3, 4), real(3, 4)]),
     ("real", mf.real, torch.real, [cplx(3, 4)]),
@@ -95,6 +135,17 @@ CASES = [
     ("var-ddof1-keepdims", lambda x: mf.var(x, (0, 1), keepdims=True, ddof=1),
      lambda x: torch.var(x, (0, 1), keepdim=True, correction=1), [real(3, 5, 2)]),
     ("var-complex", lambda z: mf.var(z, 0), lambda z: torch.var(z, 0, correction=0), [cplx(4, 3)]),
+    ("std", lambda x: mf.std(x, 1), lambda x: torch.std(x, 1, correction=0), [real(3, 5)]),
+    ("std-ddof1-keepdims", lambda x: mf.std(x, (0, 2), keepdims=True, ddof=1),
+     lambda x: torch.std(x, (0, 2), keepdim=True, correction=1), [real(3, 5, 2)]),
+    ("std-complex", lambda z: mf.std(z, 0), lambda z: torch.std(z, 0, correction=0), [cplx(4, 3)]),
+    ("prod", lambda x: mf.prod(x, 1), lambda x: torch.prod(x, 1), [zeros(6, 3)]),
+    ("prod-all", mf.prod, torch.prod, [real(2, 3)]),
+    ("prod-complex", lambda z: mf.prod(z, 0), lambda z: torch.prod(z, 0), [cplx(4, 3)]),
+    ("cumsum", lambda x: mf.cumsum(x, 1), lambda x: torch.cumsum(x, 1), [real(3, 5)]),
+    ("cumprod", lambda x: mf.cumprod(x, 1), lambda x: torch.cumprod(x, 1), [zeros(6, 5)]),
+    ("cumprod-complex", lambda z: mf.cumprod(z, 0), lambda z: torch.cumprod(z, 0), [cplx(4, 3)]),
+    ("diff", lambda x: mf.diff(x, 2, 0), lambda x: torch.diff(torch.diff(x, dim=0), dim=0), [real(5, 3)]),
     ("max", lambda x: mf.max(x, 1), lambda x: torch.amax(x, 1), [real(3, 5)]),
     ("max-all", mf.max, torch.amax, [real(3, 5)]),
     ("min-keepdims", lambda x: mf.min(x, 0, keepdims=True), lambda x: torch.amin(x, 0, keepdim=True), [real(3, 5)]),
@@ -129,6 +180,31 @@ CASES = [
     ("split-equal", lambda x: mf.split(x, 3, 1), lambda x: torch.split(x, 2, 1), [real(2, 6)]),
     ("split-indices", lambda x: mf.split(x, [1, 4], 0), lambda x: torch.split(x, [1, 3, 1], 0), [real(5, 2)]),
     ("pad", lambda x: mf.pad(x, ((0, 0), (1, 2), (3, 0))), lambda x: F.pad(x, (3, 0, 1, 2)), [real(2, 3, 4)]),
+    ("flip", lambda x: mf.flip(x, (0, 2)), lambda x: torch.flip(x, (0, 2)), [real(2, 3, 4)]),
+    ("roll", lambda x: mf.roll(x, 2, 1), lambda x: torch.roll(x, 2, 1), [real(2, 5)]),
+    ("roll-flat", lambda x: mf.roll(x, -3), lambda x: torch.roll(x, -3), [real(2, 5)]),
+    ("repeat", lambda x: mf.repeat(x, 2, 1), lambda x: torch.repeat_interleave(x, 2, 1), [real(2, 3)]),
+    ("repeat-counts", lambda x: mf.repeat(x, [0, 3, 1], 0),
+     lambda x: torch.repeat_interleave(x, torch.tensor([0, 3, 1], device=x.device), 0), [real(3, 2)]),
+    ("tile", lambda x: mf.tile(x, (2, 1, 3)), lambda x: torch.tile(x, (2, 1, 3)), [real(2, 3)]),
+    ("moveaxis", lambda x: mf.moveaxis(x, (0, 1), (2, 0)), lambda x: torch.movedim(x, (0, 1), (2, 0)),
+     [real(2, 3, 4)]),
+    ("ravel", mf.ravel, torch.ravel, [real(2, 3)]),
+    ("tril", lambda x: mf.tril(x, -1), lambda x: torch.tril(x, -1), [real(2, 4, 3)]),
+    ("triu", lambda x: mf.triu(x, 1), lambda x: torch.triu(x, 1), [real(4, 5)]),
+    ("diagonal", lambda x: mf.diagonal(x, 1, 2, 0), lambda x: torch.diagonal(x, 1, 2, 0), [real(3, 2, 4)]),
+    ("trace", mf.trace, torch.trace, [real(4, 3)]),
+    # contractions
+    ("outer", mf.outer, torch.outer, [real(3), real(4)]),
+    ("tensordot", lambda a, b: mf.tensordot(a, b, ([0, 2], [1, 0])),
+     lambda a, b: torch.tensordot(a, b, ([0, 2], [1, 0])), [real(2, 3, 4), real(4, 2, 5)]),
+    ("tensordot-complex", lambda a, b: mf.tensordot(a, b, 1), lambda a, b: torch.tensordot(a, b, 1),
+     [cplx(2, 3), cplx(3, 4)]),
+    ("einsum", lambda a, b: mf.einsum("bij,jk->bik", a, b), lambda a, b: torch.einsum("bij,jk->bik", a, b),
+     [real(2, 3, 4), real(4, 5)]),
+    ("einsum-diagonal", lambda a: mf.einsum("iij->ji", a), lambda a: torch.einsum("iij->ji", a), [real(3, 3, 2)]),
+    ("einsum-ellipsis-complex", lambda a, b: mf.einsum("...ij,...j->...i", a, b),
+     lambda a, b: torch.einsum("...ij,...j->...i", a, b), [cplx(2, 3, 4), cplx(4)]),
     # normalisation (training mode: batch statistics)
     ("batch_norm", lambda x, w, b: mf.batch_norm(x, w, b),
      lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), [real(4, 3, 2, 5), real(3), real(3)]),

@@ -93,6 +93,23 @@ def test_irfft2(s, norm, check):
              name=f"irfft2(s={s}, {norm})")
 
 
+# (s, axes): all axes; three axes in another order, cropping and padding; the last len(s) axes
+N_AXES = [(None, None), ((3, 6, 4), (2, 0, 1)), ((4, 5), None)]
+N_PAIRS = [(mf.fftn, torch.fft.fftn), (mf.ifftn, torch.fft.ifftn), (mf.rfftn, torch.fft.rfftn),
+           (mf.irfftn, torch.fft.irfftn)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("s,axes", N_AXES)
+@pytest.mark.parametrize("pair", N_PAIRS, ids=["fftn", "ifftn", "rfftn", "irfftn"])
+def test_n_axis_transforms(pair, s, axes, norm, dtype, check):
+    ours, theirs = pair
+    x = draw((3, 4, 5), dtype, complex_=ours is not mf.rfftn)
+    check.op(lambda t: ours(t, s=s, axes=axes, norm=norm), lambda t: theirs(t, s=s, dim=axes, norm=norm), x,
+             name=f"{ours.__name__}(s={s}, axes={axes}, {norm})")
+
+
 @pytest.mark.parametrize("axes", [None, 1, (0, 1)])
 @pytest.mark.parametrize("pair", [(mf.fftshift, torch.fft.fftshift), (mf.ifftshift, torch.fft.ifftshift)],
                          ids=["fftshift", "ifftshift"])
