@@ -102,7 +102,13 @@ def xp_for(device: str):
 
 
 def is_cupy_array(a) -> bool:
-    return _cupy is not None and isinstance(a, _cupy.ndarray)
+    """True for a cupy array. An array that CuPy made before minifb was asked for 'cuda' loads CuPy
+    here (checked by its type's module name first, so that NumPy data never imports CuPy)."""
+    if _cupy is None:
+        if not type(a).__module__.startswith("cupy"):
+            return False
+        _import_cupy()
+    return isinstance(a, _cupy.ndarray)
 
 
 def is_array(a) -> bool:

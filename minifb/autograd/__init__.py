@@ -31,9 +31,10 @@ Find an op by its name (each file holds one family, forward and VJP side by side
     tokens.py              gate_heads frame_tokens overlap_add_tokens
 
 function.py is what every op shares (``primitive``), tape.py the graph and backward, tensor.py
-the Tensor, gradcheck.py the finite-difference check.
+the Tensor, dlpack.py arrays shared with other libraries, gradcheck.py the finite-difference check.
 """
 from .tensor import Tensor, tensor  # first: the op modules import Tensor from it
+from .dlpack import from_dlpack
 from .arithmetic import add, div, mul, neg, pow, sub
 from .complex import angle, complex, conj, imag, real
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled, set_detect_anomaly

@@ -123,6 +123,13 @@ class Tensor:
         """A numpy copy of the data (from the GPU if needed)."""
         return backend.asnumpy(self.data)
 
+    def __dlpack__(self, *, stream=None, **options):
+        """The data through DLPack, shared (``torch.from_dlpack(t)``, ``numpy.from_dlpack(t)``): see dlpack.py."""
+        return self.data.__dlpack__(stream=stream, **options)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
     def item(self):
         if self.size != 1:
             raise ValueError(f"item: tensor of shape {self.shape} has {self.size} elements, not 1")
