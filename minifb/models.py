@@ -64,10 +64,12 @@ _REGISTRY = {
     # The Long Range Arena classifiers: token ids in; task= picks LRA's size for that task
     "lra-transformer": (SequenceClassifier, {"mixer": "attention"}, "LRA classifier, softmax attention", {}),
     "lra-fnet": (SequenceClassifier, {"mixer": "fnet"}, "LRA classifier, FNet's parameter-free Re(FFT2)", {}),
-    "lra-fftnet": (SequenceClassifier, {"mixer": "fft"}, "LRA classifier, FFTNet's global spectral filter", {}),
-    "lra-fftnet-windowed": (SequenceClassifier, {"mixer": "fft-windowed"}, "LRA classifier, FFTNet windowed (w 16)",
-                            {}),
-    "audio-resnet": (AudioResNet, {}, "keyword-spotting ResNet with batch norm: conv, 4x3 pool, 3 blocks", {}),
+    "lra-fftnet": (SequenceClassifier, {"mixer": "fft"}, "LRA classifier, FFTNet's global spectral filter",
+                   {}),
+    "lra-fftnet-windowed": (SequenceClassifier, {"mixer": "fft-windowed"},
+                            "LRA classifier, FFTNet windowed (w 16)", {}),
+    "audio-resnet": (AudioResNet, {}, "keyword-spotting ResNet with batch norm: conv, 4x3 pool, 3 blocks",
+                     {}),
     "feedback-audio-resnet": (FeedbackAudioResNet, {}, "the audio ResNet in contextual feedback loops", {}),
 }
 
@@ -95,7 +97,8 @@ def _defaults(name: str) -> dict:
     found = {}
     for c in classes:
         for p in list(inspect.signature(c.__init__).parameters.values())[1:]:
-            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "network" and p.name not in fixed:
+            variadic = p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            if not variadic and p.name != "network" and p.name not in fixed:
                 found[p.name] = defaults.get(p.name, p.default)
     return found
 

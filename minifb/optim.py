@@ -266,7 +266,8 @@ class Adam(Optimizer):
     hyperparameters = ("lr", "betas", "eps", "weight_decay")
     decoupled = False  # AdamW decays the weights directly instead
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def _check(self, settings, where):

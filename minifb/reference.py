@@ -42,7 +42,8 @@ def add_arguments(parser) -> None:
     from . import models
     parser.add_argument("model", help=f"model name: {', '.join(models.available())}")
     parser.add_argument("--out", required=True, help="the .npz file to write")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the batch and the labels (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the batch and the labels "
+                                                            "(default 0)")
     parser.add_argument("--batch", type=int, default=4, help="batch size (default 4)")
     parser.add_argument("--config", default="{}", metavar="JSON_OR_FILE",
                         help='model settings as JSON, e.g. \'{"mode": "all-stages", "steps_eval": 3}\'')
@@ -107,10 +108,12 @@ def export(name: str, seed: int = 0, batch: int = 4, settings=None, dtype: str =
     steps = model.step_logits  # every registered model is a RefiningClassifier
     config = {"model": name, "settings": models.effective_settings(name, **settings), "seed": seed,
               "batch": batch, "dtype": dtype,
-              "input_shape": list(shape), "training": False, "steps": len(steps) - 1, "moved_parameters": moved,
+              "input_shape": list(shape), "training": False, "steps": len(steps) - 1,
+              "moved_parameters": moved,
               "loss": "minifb.models.training_loss (mean cross-entropy)", "minifb_version": _version()}
     arrays = {"config": np.array(json.dumps(config)), "input": x, "labels": labels,
-              "logits": backend.asnumpy(logits.data), "step_logits": np.stack([backend.asnumpy(y.data) for y in steps]),
+              "logits": backend.asnumpy(logits.data),
+              "step_logits": np.stack([backend.asnumpy(y.data) for y in steps]),
               "loss": backend.asnumpy(loss.data)}
     arrays.update({f"weights/{k}": v for k, v in model.state_dict().items()})
     for k, p in model.named_parameters():

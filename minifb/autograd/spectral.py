@@ -73,7 +73,8 @@ def _two_axes(name: str, doc: str):
     return primitive(name)(transform)
 
 
-fft2 = _two_axes("fft2", "fft over two axes (a separable product of one-axis DFTs);  VJP: ifft2(g), dual norm.")
+fft2 = _two_axes("fft2", "fft over two axes (a separable product of one-axis DFTs);  VJP: ifft2(g), dual "
+                         "norm.")
 ifft2 = _two_axes("ifft2", "ifft over two axes;  VJP: fft2(g), dual norm.")
 rfft2 = _two_axes("rfft2", "rfft along axes[1], then fft along axes[0];  VJP: irfft2(g / v), dual norm.")
 irfft2 = _two_axes("irfft2", "ifft along axes[0], then irfft along axes[1] (s: output lengths);  "

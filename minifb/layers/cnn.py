@@ -43,7 +43,8 @@ class CNN(StagedNetwork):
         flat = w3 * (image_size // 4) ** 2
         self.stem = None
         self.stages = ModuleList([conv_stage(in_channels, w1, pool=False), conv_stage(w1, w2, pool=True),
-                                  conv_stage(w2, w3, pool=True), Sequential(Flatten(), Linear(flat, hidden), ReLU())])
+                                  conv_stage(w2, w3, pool=True),
+                                  Sequential(Flatten(), Linear(flat, hidden), ReLU())])
         self.head = Sequential(Dropout(dropout), Linear(hidden, num_classes))
         self.stage_features = [(w1, 1), (w2, 1), (w3, 1), (hidden, -1)]
 

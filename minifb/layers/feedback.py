@@ -178,9 +178,9 @@ class ContextualFeedback(RefiningClassifier):
     over y_0..y_T instead of using y_T alone. detach: 'none' | 'context' | 'steps' (module docstring).
     """
 
-    def __init__(self, network: StagedNetwork, context_dim: int = 64, mode: str = "head-only", alpha="learnable",
-                 steps_train: int = 2, steps_eval: int = 2, step_loss: bool = False, alpha_init: float = 0.5,
-                 detach: str = "none"):
+    def __init__(self, network: StagedNetwork, context_dim: int = 64, mode: str = "head-only",
+                 alpha="learnable", steps_train: int = 2, steps_eval: int = 2, step_loss: bool = False,
+                 alpha_init: float = 0.5, detach: str = "none"):
         super().__init__()
         if not isinstance(network, StagedNetwork):
             raise TypeError(f"ContextualFeedback: network must be a StagedNetwork, got {type(network).__name__}")
@@ -217,7 +217,8 @@ class ContextualFeedback(RefiningClassifier):
         elif self.alpha == "raw":
             self.alphas = Parameter(np.zeros(len(self.refined), np.float32))
         elif self.alpha == "gated":
-            self.gates = ModuleList([ContextAdapter(c, context_dim, axis, activation="sigmoid") for c, axis in features])
+            self.gates = ModuleList([ContextAdapter(c, context_dim, axis, activation="sigmoid")
+                                     for c, axis in features])
             for gate in self.gates:
                 gate.bias.data += np.float32(start)
         self._step_states = []

@@ -159,6 +159,6 @@ class FeedbackViT(ContextualFeedback):
     def __init__(self, image_size: int = 32, patch: int = 4, dim: int = 192, depth: int = 6, heads: int = 6,
                  mlp_ratio: float = 3, dropout: float = 0.1, num_classes: int = 10, mixer: str = "attention",
                  in_channels: int = 3, window=None, levels=None, mixer_norm: str = "pre", **feedback):
-        network = ViT(image_size, patch, dim, depth, heads, mlp_ratio, dropout, num_classes, mixer, in_channels,
-                      window, levels, mixer_norm)
+        network = ViT(image_size, patch, dim, depth, heads, mlp_ratio, dropout, num_classes, mixer,
+                      in_channels, window, levels, mixer_norm)
         super().__init__(network, **feedback)
