@@ -33,6 +33,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
 def main(argv=None) -> int:
     parser, modules = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # train --gpus N starts copies of itself
     try:
         result = modules[args.command].run(args)
     except (ValueError, RuntimeError, OSError, KeyError) as e:

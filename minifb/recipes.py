@@ -84,6 +84,9 @@ def add_device_arguments(parser) -> None:
     parser.add_argument("--cuda-graph", action="store_true",
                         help="record the training step once as a CUDA graph and replay it (cuda only; "
                              "experimental)")
+    parser.add_argument("--gpus", type=int, default=1, metavar="N",
+                        help="train data-parallel on N GPUs, one process each, gradients averaged through NCCL "
+                             "(cuda only; --batch-size is the global batch, split evenly over them)")
 
 
 def add_optimizer_arguments(parser) -> None:
@@ -203,6 +206,8 @@ def run_config(args) -> dict:
         "limit_train": args.limit_train,
         "limit_test": args.limit_test,
         "tf32": args.tf32,
+        # Each rank augments with its own draws, so the number of GPUs is part of a run's results.
+        **({"gpus": args.gpus} if getattr(args, "gpus", 1) > 1 else {}),
     }
 
 
@@ -232,6 +237,18 @@ def check_arguments(args, config: dict) -> None:
             models.effective_settings(args.model, **config["model_config"])
         except ValueError as e:
             raise ValueError(f"train: --config: {e}") from None
+    gpus = getattr(args, "gpus", 1)
+    if gpus < 1:
+        raise ValueError(f"train: --gpus must be at least 1, got {gpus}")
+    if gpus > 1:
+        if args.device != "cuda":
+            raise ValueError(f"train: --gpus {gpus} trains on GPUs through NCCL: it needs --device cuda")
+        if args.cuda_graph:
+            raise ValueError("train: --cuda-graph and --gpus > 1 do not go together yet (the gradient "
+                             "all-reduce is not captured)")
+        if config["batch_size"] % gpus:
+            raise ValueError(f"train: --batch-size {config['batch_size']} (the global batch) must be a "
+                             f"multiple of --gpus {gpus}")
 
 
 # ---- from settings to optimiser -----------------------------------------------------------------

@@ -34,6 +34,7 @@ from . import anomaly
 
 class _GradMode(threading.local):
     enabled = True  # each thread starts with recording on
+    observer = None  # see observe_backward
 
 
 _state = _GradMode()
@@ -51,6 +52,20 @@ def _grad_mode(enabled: bool):
         yield
     finally:
         _state.enabled = previous
+
+
+@contextlib.contextmanager
+def observe_backward(observer):
+    """Inside the block, each ``backward`` of this thread calls ``observer(order)`` with the nodes
+    it is about to visit; a function returned is called with each node once that node is done
+    (its gradients are in its inputs, or it had none to give). Data-parallel training uses it to
+    reduce a leaf's gradient as soon as the last node that feeds it is done (minifb/distributed)."""
+    previous = _state.observer
+    _state.observer = observer
+    try:
+        yield
+    finally:
+        _state.observer = previous
 
 
 def no_grad():
@@ -165,21 +180,23 @@ def backward(root, grad, retain_graph: bool = False) -> None:
         return
     order = graph(root)  # raises on a released graph, before anything changes
     check = anomaly.enabled  # anomaly mode: every VJP's output is checked for NaN and inf
+    done = _state.observer(order) if _state.observer is not None else None
     try:
         if check:
             anomaly.check_seed(root._node.name, grad)
         accumulate(root, grad)
         with no_grad():  # a VJP that calls ops must not record them
             for node in order:
-                if node.grad is None:
-                    continue  # no gradient reached it (its users passed None)
-                grads = node.vjp(node.grad)
-                if check:
-                    anomaly.check_backward(node, grads)
-                node.grad = None
-                for x, g in zip(node.inputs, grads):
-                    if x.requires_grad:
-                        accumulate(x, g)
+                if node.grad is not None:  # else no gradient reached it (its users passed None)
+                    grads = node.vjp(node.grad)
+                    if check:
+                        anomaly.check_backward(node, grads)
+                    node.grad = None
+                    for x, g in zip(node.inputs, grads):
+                        if x.requires_grad:
+                            accumulate(x, g)
+                if done is not None:
+                    done(node)
     except BaseException:
         for node in order:  # drop the half-propagated gradients, or a retained graph would keep them
             node.grad = None
