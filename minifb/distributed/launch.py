@@ -96,8 +96,11 @@ def parse(argv) -> tuple[int, list]:
     """(gpus, the ranks' ``train`` arguments) from the launcher's command line."""
     parser = argparse.ArgumentParser(prog="python -m minifb.distributed.launch",
                                      description="Start one `python -m minifb train` process per GPU.",
-                                     epilog="Every other argument goes to `python -m minifb train`.")
+                                     epilog="Every other argument goes to `python -m minifb train`.",
+                                     allow_abbrev=False)
     parser.add_argument("--gpus", type=int, required=True, metavar="N", help="processes (GPUs) on this machine")
+    if sum(a == "--gpus" or a.startswith("--gpus=") for a in argv) > 1:
+        parser.error("--gpus is given once, to the launcher")
     args, rest = parser.parse_known_args(argv)
     if rest[:1] == ["--"]:
         rest = rest[1:]
@@ -107,8 +110,6 @@ def parse(argv) -> tuple[int, list]:
         parser.error("give the arguments of `python -m minifb train` after --gpus N")
     if args.gpus < 1:
         parser.error(f"--gpus must be at least 1, got {args.gpus}")
-    if any(a == "--gpus" or a.startswith("--gpus=") for a in rest):
-        parser.error("--gpus is given once, to the launcher")
     return args.gpus, ["train", *rest, "--gpus", str(args.gpus)]
 
 
