@@ -85,8 +85,8 @@ def add_device_arguments(parser) -> None:
                         help="record the training step once as a CUDA graph and replay it (cuda only; "
                              "experimental)")
     parser.add_argument("--gpus", type=int, default=1, metavar="N",
-                        help="train data-parallel on N GPUs, one process each, gradients averaged through NCCL "
-                             "(cuda only; --batch-size is the global batch, split evenly over them)")
+                        help="train data-parallel on N GPUs, one process each, gradients averaged "
+                             "through NCCL (cuda only; --batch-size is the global batch, split evenly)")
 
 
 def add_optimizer_arguments(parser) -> None:

@@ -21,14 +21,10 @@ import dataclasses
 
 from .. import backend
 from ..autograd.tape import observe_backward
+from ..optim import _real_view  # a complex array as interleaved real numbers (the same memory)
 from .communicator import Communicator
 
 DEFAULT_BUCKET_BYTES = 2 ** 21  # 2 MiB: several buckets even for minifb's 2-million-parameter models
-
-
-def _real_view(a):
-    """A complex array as interleaved real numbers (the same memory)."""
-    return a.view(a.real.dtype) if a.dtype.kind == "c" else a
 
 
 @dataclasses.dataclass

@@ -53,7 +53,8 @@ class FakeGroup:
             if len(meeting.arrivals) == self.world_size:
                 self._combine(seq, meeting)
                 self._changed.notify_all()
-            elif not self._changed.wait_for(lambda: meeting.result is not None or meeting.error, self.timeout):
+            elif not self._changed.wait_for(lambda: meeting.result is not None or meeting.error,
+                                            self.timeout):
                 meeting.error = (f"rank {rank} waited {self.timeout:g} s at collective #{seq} ({what[0]}) "
                                  f"for ranks {sorted(set(range(self.world_size)) - set(meeting.arrivals))}")
                 self._changed.notify_all()
@@ -148,7 +149,8 @@ def run_ranks(world_size: int, fn, timeout: float = 60.0) -> list:
             errors[rank] = e
         finally:
             communicator.close()
-    threads = [threading.Thread(target=rank_main, args=(r,), name=f"minifb-rank{r}") for r in range(world_size)]
+    threads = [threading.Thread(target=rank_main, args=(r,), name=f"minifb-rank{r}")
+               for r in range(world_size)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -41,7 +41,10 @@ def rank_environments(gpus: int, environ=None, port: int | None = None) -> list[
     if gpus < 1:
         raise ValueError(f"launch: --gpus must be at least 1, got {gpus}")
     visible = environ.get("CUDA_VISIBLE_DEVICES")
-    devices = [d.strip() for d in visible.split(",") if d.strip()] if visible else [str(r) for r in range(gpus)]
+    if visible:
+        devices = [d.strip() for d in visible.split(",") if d.strip()]
+    else:
+        devices = [str(r) for r in range(gpus)]
     if len(devices) < gpus:
         raise ValueError(f"launch: --gpus {gpus} but CUDA_VISIBLE_DEVICES={visible!r} names {len(devices)}")
     address = f"tcp://127.0.0.1:{port or free_port()}"
@@ -64,7 +67,8 @@ def launch(gpus: int, command: list, environ=None) -> int:
             failed = [(r, s) for r, s in enumerate(statuses) if s not in (None, 0)]
             if failed:
                 rank, status = failed[0]
-                print(f"launch: rank {rank} exited with status {status}; stopping the other ranks", file=sys.stderr)
+                print(f"launch: rank {rank} exited with status {status}; stopping the other ranks",
+                      file=sys.stderr)
                 stop(ranks)
                 return status if status > 0 else 128 - status  # killed by signal n: 128 + n, as shells say
             if all(s == 0 for s in statuses):
@@ -98,7 +102,8 @@ def parse(argv) -> tuple[int, list]:
                                      description="Start one `python -m minifb train` process per GPU.",
                                      epilog="Every other argument goes to `python -m minifb train`.",
                                      allow_abbrev=False)
-    parser.add_argument("--gpus", type=int, required=True, metavar="N", help="processes (GPUs) on this machine")
+    parser.add_argument("--gpus", type=int, required=True, metavar="N",
+                        help="processes (GPUs) on this machine")
     if sum(a == "--gpus" or a.startswith("--gpus=") for a in argv) > 1:
         parser.error("--gpus is given once, to the launcher")
     args, rest = parser.parse_known_args(argv)

@@ -95,7 +95,8 @@ class NcclCommunicator(Communicator):
     def broadcast(self, array, root: int = 0) -> Work:
         self._check("broadcast", array, root=root)
         kind, pointer = self._type("broadcast", array), array.data.ptr
-        return self._on_stream(array, lambda stream: self._comm.bcast(pointer, array.size, kind, root, stream))
+        return self._on_stream(array, lambda stream: self._comm.bcast(pointer, array.size, kind, root,
+                                                                      stream))
 
     def close(self) -> None:
         if self._comm is not None:

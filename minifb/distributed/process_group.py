@@ -23,8 +23,9 @@ class ProcessGroup:
 
     def __post_init__(self):
         if not (self.world_size >= 1 and 0 <= self.rank < self.world_size and self.local_rank >= 0):
-            raise ValueError(f"ProcessGroup: need world_size >= 1, 0 <= rank < world_size and local_rank >= 0, "
-                             f"got rank {self.rank}, world_size {self.world_size}, local_rank {self.local_rank}")
+            raise ValueError(f"ProcessGroup: need world_size >= 1, 0 <= rank < world_size and "
+                             f"local_rank >= 0, got rank {self.rank}, world_size {self.world_size}, "
+                             f"local_rank {self.local_rank}")
 
     @property
     def is_main(self) -> bool:
@@ -41,7 +42,8 @@ def from_environment(environ=None) -> ProcessGroup:
             for name, default in zip(names, (None, None, "0")):
                 text = environ.get(name, default)
                 if text is None:
-                    raise ValueError(f"from_environment: {names[0]} and {names[1]} go together, {name} is missing")
+                    raise ValueError(f"from_environment: {names[0]} and {names[1]} go together, "
+                                     f"{name} is missing")
                 try:
                     values.append(int(text))
                 except ValueError:
@@ -59,5 +61,6 @@ def rendezvous_address(environ=None) -> str:
         return environ["MINIFB_RENDEZVOUS"]
     if "MASTER_ADDR" in environ and "MASTER_PORT" in environ:
         return f"tcp://{environ['MASTER_ADDR']}:{int(environ['MASTER_PORT']) + 1}"
-    raise ValueError("rendezvous_address: set MINIFB_RENDEZVOUS to tcp://HOST:PORT (HOST: rank 0's machine) "
-                     "or file://PATH (a new file on a folder every rank sees), or MASTER_ADDR and MASTER_PORT")
+    raise ValueError("rendezvous_address: set MINIFB_RENDEZVOUS to tcp://HOST:PORT (HOST: rank 0's "
+                     "machine) or file://PATH (a new file on a folder every rank sees), or MASTER_ADDR "
+                     "and MASTER_PORT")

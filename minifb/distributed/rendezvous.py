@@ -27,7 +27,8 @@ TIMEOUT = 300.0  # seconds that ranks wait for each other (loading data on rank 
 def encode(unique_id) -> bytes:
     """CuPy's id (a tuple of ints in -128..127) as bytes."""
     if len(unique_id) != ID_BYTES or not all(-128 <= v < 256 for v in unique_id):
-        raise ValueError(f"rendezvous: expected NCCL's {ID_BYTES}-byte unique id, got {len(unique_id)} values")
+        raise ValueError(f"rendezvous: expected NCCL's {ID_BYTES}-byte unique id, "
+                         f"got {len(unique_id)} values")
     return bytes(v & 0xFF for v in unique_id)
 
 
@@ -94,10 +95,12 @@ def _fetch_tcp(where, group: ProcessGroup, timeout: float) -> bytes:
         while len(payload) < ID_BYTES:
             chunk = connection.recv(ID_BYTES - len(payload))
             if not chunk:
-                raise RuntimeError(f"share_unique_id: rank 0 closed the connection after {len(payload)} bytes")
+                raise RuntimeError(f"share_unique_id: rank 0 closed the connection after "
+                                   f"{len(payload)} bytes")
             payload += chunk
     if payload == b"\0" * ID_BYTES:
-        raise RuntimeError(f"share_unique_id: rank 0 refused rank {group.rank} (world size {group.world_size})")
+        raise RuntimeError(f"share_unique_id: rank 0 refused rank {group.rank} "
+                           f"(world size {group.world_size})")
     return payload
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from .buckets import _real_view
+from ..optim import _real_view
 from .communicator import Communicator
 
 
@@ -45,6 +45,8 @@ def check_identical(model, communicator: Communicator, when: str = "") -> None:
     differ = np.flatnonzero(backend.asnumpy((high != low).any(axis=1)))
     if len(differ):
         names = [name for name, _ in model.named_parameters()]
-        shown = ", ".join(names[i] for i in differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
-        raise RuntimeError(f"check_identical: the parameters differ between ranks{' ' + when if when else ''}: "
-                           f"{shown}")
+        shown = ", ".join(names[i] for i in differ[:5])
+        if len(differ) > 5:
+            shown += f" and {len(differ) - 5} more"
+        where = f" {when}" if when else ""
+        raise RuntimeError(f"check_identical: the parameters differ between ranks{where}: {shown}")

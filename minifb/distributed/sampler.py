@@ -23,11 +23,13 @@ class EpochSampler:
 
     def __init__(self, examples: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
         if examples < 1 or batch_size < 1:
-            raise ValueError(f"EpochSampler: need examples >= 1 and batch_size >= 1, got {examples}, {batch_size}")
+            raise ValueError(f"EpochSampler: need examples >= 1 and batch_size >= 1, "
+                             f"got {examples}, {batch_size}")
         if not 0 <= rank < world_size:
             raise ValueError(f"EpochSampler: rank must be in [0, {world_size}), got {rank}")
         if batch_size % world_size:
-            raise ValueError(f"EpochSampler: the batch of {batch_size} does not split into {world_size} equal parts")
+            raise ValueError(f"EpochSampler: the batch of {batch_size} does not split into "
+                             f"{world_size} equal parts")
         self.examples, self.batch_size, self.seed = examples, batch_size, seed
         self.rank, self.world_size = rank, world_size
         self.steps = steps_per_epoch(examples, batch_size)
@@ -43,7 +45,8 @@ class EpochSampler:
         rng = np.random.default_rng([self.seed, epoch])
         dropout_seed = int(rng.integers(2**31))
         order = rng.permutation(self.examples)
-        batches = order[:self.steps * self.global_batch].reshape(self.steps, self.world_size, self.local_batch)
+        batches = order[:self.steps * self.global_batch]
+        batches = batches.reshape(self.steps, self.world_size, self.local_batch)
         if self.world_size > 1:
             rng = np.random.default_rng([self.seed, epoch, self.rank])
             dropout_seed = int(rng.integers(2**31))
