@@ -2,7 +2,9 @@
 
 The bytes go to a temporary file in the target's folder, are flushed to disk, and the temporary
 file is renamed over the target with ``os.replace`` (atomic within one file system). If writing
-fails or is interrupted, the temporary file is removed and the target is left as it was.
+fails or is interrupted, the temporary file is removed and the target is left as it was; an
+operating-system error (a full disk: ENOSPC, or EFBIG "File too large" past a file-size limit)
+comes back naming the caller and the file being written, with its errno kept.
 """
 from __future__ import annotations
 
@@ -30,6 +32,11 @@ def atomic_write(path, who: str):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # the permissions of an ordinary new file, not mkstemp's 0600
         os.replace(tmp, path)
+    except OSError as e:
+        os.unlink(tmp)
+        if e.errno is None:  # not from the operating system: nothing to add
+            raise
+        raise OSError(e.errno, f"{who}: cannot write {path} ({e.strerror})") from e
     except BaseException:
         os.unlink(tmp)
         raise

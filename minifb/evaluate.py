@@ -8,14 +8,10 @@ and for feedback models one row per refinement step (its accuracy and diagnostic
 """
 from __future__ import annotations
 
-import json
-import pathlib
 import re
 
-import numpy as np
-
 from . import backend, models
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, read_checkpoint
 from .data.tasks import load_task
 from .layers.feedback import ContextualFeedback
 from .run_folder import to_json
@@ -38,15 +34,9 @@ def stored_run(path) -> dict:
     A checkpoint is a plain .npz whose 'meta' entry is JSON (see minifb/checkpoint.py);
     ``train`` puts its settings under extra['config'].
     """
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise OSError(f"eval: no checkpoint at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            extra = json.loads(str(archive["meta"])).get("extra") or {}
-    except (ValueError, KeyError) as e:
-        raise ValueError(f"eval: {path} is not a minifb checkpoint ({e})") from e
-    if "config" not in extra:
+    meta, _ = read_checkpoint(path, "eval", prefixes=())
+    extra = meta.get("extra") or {}
+    if not isinstance(extra, dict) or "config" not in extra:
         raise ValueError(f"eval: {path} holds no training settings; was it written by `python -m minifb train`?")
     return extra
 
