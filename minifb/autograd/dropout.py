@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import philox
+from .. import checks, philox
 from ..backend import elementwise_kernel, generator, get_array_module, is_graph_safe
 from .function import primitive
 
@@ -29,8 +29,8 @@ def _uniform(xp, shape, dtype):
 @primitive("dropout")
 def dropout(x, p: float = 0.5, training: bool = True):
     """Zero elements with probability ``p`` and scale the others by 1/(1 - p); identity unless ``training``."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    p = checks.number("dropout", "p", p, 0, 1)
+    checks.flag("dropout", "training", training)
     if not training or p == 0.0:
         return x
     xp = get_array_module(x.data)

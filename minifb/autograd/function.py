@@ -197,7 +197,11 @@ def _convert(name: str, args) -> tuple:
             out.append(Tensor._wrap(_scalar_array(a, like), False))
             continue
         else:
-            out.append(Tensor(a, device=like.device if like is not None and not backend.is_array(a) else None))
+            try:
+                out.append(Tensor(a, device=like.device if like is not None and not backend.is_array(a) else None))
+            except (TypeError, ValueError) as e:  # name the op the user called, not the conversion
+                message = str(e).removeprefix("tensor: ")
+                raise type(e)(f"{name}: argument {len(out)}: {message}") from None
         placed.append(out[-1])
     if len({type(t.data) for t in placed}) > 1 and len({t.device for t in placed}) > 1:  # cheap test first
         shapes = ", ".join(f"{tuple(t.shape)} on {t.device}" for t in placed)
@@ -281,7 +285,9 @@ def conj(a):
 
 def normalize_axis(name: str, axis: int, ndim: int, shape=None) -> int:
     """A non-negative axis, or an error naming the op, the axis and the shape (or number of dimensions)."""
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{name}: axis must be an integer, got {axis!r} ({type(axis).__name__})")
+    if not -ndim <= axis < ndim:
         of = f"of shape {tuple(shape)}" if shape is not None else f"with {ndim} dimension(s)"
         raise ValueError(f"{name}: axis {axis} is out of range for a tensor {of}")
     return int(axis) % ndim
@@ -291,6 +297,9 @@ def normalize_axes(name: str, axis, ndim: int, shape=None):
     """None (all axes) or a sorted tuple of non-negative axes."""
     if axis is None:
         return None
+    if not isinstance(axis, (int, np.integer, tuple, list)):
+        raise TypeError(f"{name}: axis must be None, an integer or a tuple of integers, got {axis!r} "
+                        f"({type(axis).__name__})")
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     result = tuple(sorted(normalize_axis(name, a, ndim, shape) for a in axes))
     if len(set(result)) != len(result):

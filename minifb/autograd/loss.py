@@ -1,6 +1,7 @@
 """softmax, log_softmax and cross-entropy from logits, each a single stable primitive."""
 from __future__ import annotations
 
+from .. import checks
 from ..backend import get_array_module
 from ..deferred_checks import require
 from .function import normalize_axis, primitive
@@ -16,6 +17,7 @@ def _log_softmax_array(x, axis):
 @primitive("softmax")
 def softmax(x, axis=-1):
     """s = exp(x - max) / sum exp(x - max);  dL/dx = s (g - sum(g s))."""
+    checks.real("softmax", x)
     axis = normalize_axis("softmax", axis, x.ndim, x.shape)
     s = get_array_module(x.data).exp(_log_softmax_array(x.data, axis))
     return s, (lambda g: s * (g - (g * s).sum(axis=axis, keepdims=True)),)
@@ -24,6 +26,7 @@ def softmax(x, axis=-1):
 @primitive("log_softmax")
 def log_softmax(x, axis=-1):
     """x - logsumexp(x);  dL/dx = g - softmax(x) sum(g)."""
+    checks.real("log_softmax", x)
     axis = normalize_axis("log_softmax", axis, x.ndim, x.shape)
     out = _log_softmax_array(x.data, axis)
     xp = get_array_module(x.data)
@@ -43,6 +46,8 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
     y = xp.asarray(y)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be (N, C), got shape {logits.shape}")
+    if logits.data.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: logits must be floating point, got {logits.dtype} of shape {logits.shape}")
     if y.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be integers (class indices), got {y.dtype} labels of shape "
                         f"{tuple(y.shape)} for logits of shape {logits.shape}")
@@ -50,9 +55,11 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
         raise ValueError(f"cross_entropy: labels of shape {tuple(y.shape)} do not match logits of shape {logits.shape}")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing}")
+    label_smoothing = checks.number("cross_entropy", "label_smoothing", label_smoothing, 0, 1, high_open=True)
     n, c = logits.shape
+    if n == 0 and reduction != "none":  # PyTorch: the mean over no examples is NaN, the sum 0
+        value = xp.asarray(float("nan") if reduction == "mean" else 0.0, dtype=logits.dtype)
+        return value, (lambda g: xp.zeros_like(logits.data),)
     if n:  # on the GPU, read when the caller chooses (deferred_checks): min and max only on error
         require(((y < 0) | (y >= c)).any(), f"cross_entropy: labels must be in [0, {c}) for logits of shape "
                 f"{logits.shape}", lambda: f", got values from {int(y.min())} to {int(y.max())}")

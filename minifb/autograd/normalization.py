@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..backend import device_of, get_array_module, matmul
 from .function import primitive, sum_leading
 
@@ -48,6 +49,10 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, t
         raise ValueError(f"batch_norm: input must be (N, C) or (N, C, *spatial), got shape {x.shape}")
     channels = x.shape[1]
     _check_affine("batch_norm", x, weight, bias, channels)
+    checks.real("batch_norm", x)
+    momentum = checks.number("batch_norm", "momentum", momentum, 0, 1)
+    eps = checks.number("batch_norm", "eps", eps, 0, low_open=True)
+    checks.flag("batch_norm", "training", training)
     xp = get_array_module(x.data)
     for label, r in (("running_mean", running_mean), ("running_var", running_var)):
         if r is not None and (tuple(r.shape) != (channels,) or device_of(r) != x.device):
@@ -107,6 +112,8 @@ def layer_norm(x, weight=None, bias=None, eps: float = 1e-5):
     if x.ndim < 1:
         raise ValueError("layer_norm: input must have at least 1 dimension (the normalised last axis)")
     _check_affine("layer_norm", x, weight, bias, x.shape[-1])
+    checks.real("layer_norm", x)
+    eps = checks.number("layer_norm", "eps", eps, 0, low_open=True)
     xp = get_array_module(x.data)
     if xp is not np and weight is not None and bias is not None and x.size \
             and x.dtype == weight.dtype == bias.dtype and x.dtype in (np.float32, np.float64):

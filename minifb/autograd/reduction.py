@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from .. import checks
 from ..backend import get_array_module
 from .function import conj, normalize_axes, primitive, sum_axes
 
@@ -126,6 +127,7 @@ def min(x, axis=None, keepdims=False):
 @primitive("logsumexp")
 def logsumexp(x, axis=None, keepdims=False):
     """log sum exp x, stable: m + log sum exp(x - m), m = max x;  dL/dx = g softmax(x)."""
+    checks.real("logsumexp", x)
     axes = normalize_axes("logsumexp", axis, x.ndim, x.shape)
     xp = get_array_module(x.data)
     m = x.data.max(axis=axes, keepdims=True)

@@ -5,6 +5,9 @@ keep ties out of gradient checks, where the function has a kink).
 """
 from __future__ import annotations
 
+import numpy as np
+
+from .. import checks
 from ..backend import get_array_module
 from .function import broadcast_shape, primitive
 
@@ -39,7 +42,10 @@ def where(condition, a, b):
 def _where(a, b, condition):
     """where(condition, a, b);  dL/da = g [condition],  dL/db = g [not condition]."""
     xp = get_array_module(a.data, b.data)
-    cond = xp.asarray(getattr(condition, "data", condition))
+    try:
+        cond = xp.asarray(getattr(condition, "data", condition))
+    except ValueError:
+        raise ValueError("where: condition is a ragged list (rows of different lengths)") from None
     if cond.dtype != bool:
         raise TypeError(f"where: condition must be boolean, got {cond.dtype}")
     broadcast_shape("where", cond.shape, a.shape, b.shape)
@@ -49,8 +55,15 @@ def _where(a, b, condition):
 @primitive("clip")
 def clip(x, low=None, high=None):
     """x limited to [low, high] (either may be None);  dL/dx = g inside the range, 0 outside."""
+    checks.real("clip", x)
     if low is None and high is None:
         raise ValueError("clip: give low, high or both")
+    for label, bound in (("low", low), ("high", high)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float, np.integer,
+                                                                                     np.floating))):
+            raise TypeError(f"clip: {label} must be a real number or None, got {bound!r}")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"clip: low {low} is above high {high}")
     out = get_array_module(x.data).clip(x.data, low, high)
     inside = out == x.data
     return out, (lambda g: g * inside,)

@@ -11,13 +11,22 @@ import numpy as np
 from .. import backend
 from ..backend import get_array_module
 from .function import normalize_axis, primitive, tensors, unbroadcast
-from .tensor import Tensor
+from .tensor import Tensor, _numeric_dtype
+
+
+def _shape(name, shape) -> tuple:
+    """A shape as a tuple of ints (one int alone is a 1-d shape), or an error naming the op."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    if not isinstance(shape, (tuple, list)) or any(isinstance(s, bool) or not isinstance(s, (int, np.integer))
+                                                   for s in shape):
+        raise TypeError(f"{name}: shape must be integers, got {shape!r}")
+    return tuple(int(s) for s in shape)
 
 
 @primitive("reshape")
 def reshape(x, shape):
     """The same values in a new shape (one entry may be -1)."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    shape = _shape("reshape", shape)
     try:
         out = x.data.reshape(shape)
     except ValueError:
@@ -30,6 +39,8 @@ def transpose(x, axes=None):
     """Permute the axes (None: reverse them);  the VJP applies the inverse permutation."""
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
+    if not isinstance(axes, (tuple, list)):
+        raise TypeError(f"transpose: axes must be None or a tuple of integers, got {axes!r}")
     axes = tuple(normalize_axis("transpose", a, x.ndim, x.shape) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
@@ -52,7 +63,7 @@ def swapaxes(x, a, b):
 @primitive("expand")
 def expand(x, shape):
     """Broadcast to ``shape`` (a view);  the VJP sums over the broadcast axes."""
-    shape = tuple(shape)
+    shape = _shape("expand", shape)
     try:
         out = get_array_module(x.data).broadcast_to(x.data, shape)
     except ValueError:
@@ -67,6 +78,8 @@ def squeeze(x, axis=None):
         shape = tuple(s for s in x.shape if s != 1)
     else:
         axis = (axis,) if isinstance(axis, (int, np.integer)) else axis
+        if not isinstance(axis, (tuple, list)):
+            raise TypeError(f"squeeze: axis must be None, an integer or a tuple of integers, got {axis!r}")
         axes = {normalize_axis("squeeze", a, x.ndim, x.shape) for a in axis}
         for a in axes:
             if x.shape[a] != 1:
@@ -127,9 +140,16 @@ def getitem(x, index):
     return out, (vjp,)
 
 
+def _sequence(name, xs):
+    """The tensors to join: a list or tuple (one tensor alone is a common slip: say so)."""
+    if not isinstance(xs, (list, tuple)):
+        raise TypeError(f"{name}: needs a list or tuple of tensors, got {type(xs).__name__}")
+    return xs
+
+
 def concatenate(xs, axis=0):
     """Join tensors along an existing axis;  the VJP splits g back into the pieces."""
-    xs = tuple(xs)
+    xs = tuple(_sequence("concatenate", xs))
     if not xs:
         raise ValueError("concatenate: needs at least one tensor")
     return _concatenate(*xs, axis=axis)
@@ -151,7 +171,7 @@ def _concatenate(*xs, axis):
 
 def stack(xs, axis=0):
     """Join tensors of one shape along a new axis."""
-    xs = tensors("stack", *xs)
+    xs = tensors("stack", *_sequence("stack", xs))
     if not xs or any(t.shape != xs[0].shape for t in xs):
         raise ValueError(f"stack: needs one or more tensors of one shape, got {[t.shape for t in xs]}")
     axis = normalize_axis("stack", axis, xs[0].ndim + 1)
@@ -167,8 +187,14 @@ def split(x, sections, axis=0):
         if sections <= 0 or n % sections:
             raise ValueError(f"split: axis {axis} of length {n} cannot be split into {sections} equal parts")
         bounds = list(range(0, n, n // sections)) + [n]
-    else:
+    elif isinstance(sections, (list, tuple)) and all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
+                                                     for b in sections):
         bounds = [0] + [int(b) for b in sections] + [n]
+        if any(lo > hi for lo, hi in zip(bounds[:-1], bounds[1:])):
+            raise ValueError(f"split: the indices {list(sections)} must increase within [0, {n}] along axis {axis} "
+                             f"of shape {x.shape} (they are where pieces start, as in numpy.split, not sizes)")
+    else:
+        raise TypeError(f"split: sections must be an integer or a list of indices, got {sections!r}")
     slicer = [slice(None)] * x.ndim
     parts = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
@@ -182,7 +208,14 @@ def pad(x, pad_width, value=0.0):
     """Constant padding, ``pad_width`` as in ``numpy.pad`` ((before, after) per axis);  the VJP crops."""
     if x.ndim == 0:
         return x  # a 0-d tensor has no axis to pad
-    pw = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))
+    widths = np.asarray(pad_width, dtype=object)
+    if widths.size == 0 or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) for w in widths.ravel()):
+        raise TypeError(f"pad: pad_width must be integers, got {pad_width!r}")
+    try:
+        pw = np.broadcast_to(widths.astype(int), (x.ndim, 2))
+    except ValueError:
+        raise ValueError(f"pad: pad_width {pad_width!r} does not fit a tensor of shape {x.shape} "
+                         f"(give (before, after) per axis)") from None
     if (pw < 0).any():
         raise ValueError(f"pad: negative pad widths {pad_width} (use slicing to crop)")
     xp = get_array_module(x.data)
@@ -194,6 +227,9 @@ def pad(x, pad_width, value=0.0):
 @primitive("to")
 def to_device(x, device):
     """Move to 'cpu' or 'cuda'; the gradient is moved back."""
+    if device not in backend.DEVICES:
+        raise ValueError(f"to_device: unknown device {device!r}: expected one of {backend.DEVICES}")
+    backend.check_device(device)
     source = x.device
     if device == source:
         return x
@@ -204,7 +240,7 @@ def to_device(x, device):
 @primitive("astype")
 def astype(x, dtype):
     """Cast to ``dtype``; the gradient is cast back (complex to real keeps the real part)."""
-    out = x.data.astype(dtype)
+    out = x.data.astype(_numeric_dtype("astype", dtype))
     if out.dtype == x.data.dtype:
         return x
     if out.dtype.kind not in "fc":

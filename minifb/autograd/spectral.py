@@ -130,6 +130,8 @@ def _transform(name, x, s, axes, norm):
     if norm not in _NORMS:
         raise ValueError(f"{name}: norm must be one of {_NORMS}, got {norm!r}")
     axes = tuple(normalize_axis(name, a, x.ndim) for a in _as_tuple(axes))
+    if name.endswith("2") and len(axes) != 2:
+        raise ValueError(f"{name}: axes must be two axes, got {axes} (use {kind}n for any number)")
     if len(set(axes)) != len(axes):
         raise ValueError(f"{name}: axes {axes} repeat an axis")
     if kind == "rfft" and x.is_complex:

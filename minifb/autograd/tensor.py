@@ -13,6 +13,35 @@ from .. import backend
 from . import tape
 
 
+_NUMERIC = "biufc"  # bool, signed and unsigned integers, floating, complex: what a tensor can hold
+
+
+def _numeric_dtype(who: str, dtype) -> np.dtype:
+    """``dtype`` as a NumPy dtype of numbers, or an error naming ``who`` (no strings, objects, dates)."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{who}: {dtype!r} is not a data type") from None
+    if dtype.kind not in _NUMERIC:
+        raise TypeError(f"{who}: a tensor holds numbers (bool, integer, floating or complex), not {dtype}")
+    return dtype
+
+
+def _host_array(data) -> np.ndarray:
+    """Python data (numbers, nested lists of one shape) as a NumPy array of numbers, or a clear error."""
+    if data is None or isinstance(data, (str, bytes)):
+        raise TypeError(f"tensor: cannot make a tensor from {data!r}; expected numbers or (nested) lists of numbers")
+    try:
+        array = np.asarray(data)
+    except ValueError:  # NumPy's "inhomogeneous shape": lists of different lengths
+        raise ValueError("tensor: the nested lists are ragged (rows of different lengths); "
+                         "a tensor needs every row of one length") from None
+    if array.dtype.kind not in _NUMERIC:
+        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data holding "
+                        f"{array.dtype} values; expected numbers")
+    return array
+
+
 class Tensor:
     __array_priority__ = 1000  # make ndarray + Tensor call Tensor.__radd__
 
@@ -22,12 +51,17 @@ class Tensor:
         if device is None:
             device = backend.device_of(data) if backend.is_array(data) else backend.get_default_device()
         xp = backend.xp_for(device)
+        if dtype is not None:
+            dtype = _numeric_dtype("tensor", dtype)
         if not backend.is_array(data):
             python_data = not isinstance(data, np.generic)  # a NumPy scalar keeps its dtype
-            data = np.asarray(data)
+            data = _host_array(data)
             if python_data and dtype is None and data.dtype in (np.float64, np.complex128):
                 # Python floats make float32 tensors (complex: complex64), as in training
                 data = data.astype(np.float32 if data.dtype == np.float64 else np.complex64)
+        elif data.dtype.kind not in _NUMERIC:
+            raise TypeError(f"tensor: cannot hold {data.dtype} data (shape {tuple(data.shape)}); "
+                            f"expected numbers (bool, integer, floating or complex)")
         if backend.device_of(data) != device:
             data = backend.to_device(data, device)
         data = xp.asarray(data, dtype=dtype)

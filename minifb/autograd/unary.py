@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from .. import checks
 from ..backend import get_array_module
 from .function import conj, primitive
 
@@ -43,6 +44,7 @@ def tanh(x):
 @primitive("sigmoid")
 def sigmoid(x):
     """1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2 (no overflow);  dL/dx = g s (1 - s)."""
+    checks.real("sigmoid", x)
     out = 0.5 * (1 + get_array_module(x.data).tanh(0.5 * x.data))
     return out, (lambda g: g * conj(out * (1 - out)),)
 
@@ -50,6 +52,7 @@ def sigmoid(x):
 @primitive("relu")
 def relu(x):
     """max(x, 0);  dL/dx = g [x > 0]."""
+    checks.real("relu", x)
     out = get_array_module(x.data).maximum(x.data, 0)
     return out, (lambda g: g * (x.data > 0),)
 
@@ -66,6 +69,7 @@ def gelu(x, approximate: str = "none"):
     approximate="tanh":  x/2 (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3);
                          d/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 0.044715 x^2).
     """
+    checks.real("gelu", x)
     xp, v = get_array_module(x.data), x.data
     if approximate == "tanh":
         t = xp.tanh(_SQRT_2_OVER_PI * (v + 0.044715 * v**3))

@@ -92,10 +92,11 @@ def haar_wavedec(x, levels, axis=-1):
 def haar_waverec(coeffs, axis=-1, length=None):
     """The inverse of haar_wavedec. Each level's output is cropped to the length of the next detail;
     the last to ``length`` (default: twice the finest detail's length; pass it for odd signals)."""
-    coeffs = list(coeffs)
+    coeffs = _coefficient_list("haar_waverec", coeffs)
     if len(coeffs) < 2:
         raise ValueError(f"haar_waverec: needs [a_J, d_J, ..., d_1] with at least one detail, "
                          f"got {len(coeffs)} array(s)")
+    axis = normalize_axis("haar_waverec", axis, tensors("haar_waverec", coeffs[0])[0].ndim)
     x = coeffs[0]
     for i, detail in enumerate(coeffs[1:], start=2):
         target = coeffs[i].shape[axis] if i < len(coeffs) else length
@@ -140,10 +141,14 @@ def haar_wavedec2(x, levels, axes=(-2, -1)):
 
 def haar_waverec2(coeffs, axes=(-2, -1), shape=None):
     """The inverse of haar_wavedec2; ``shape``: the output lengths along the two axes (for odd sizes)."""
-    coeffs = list(coeffs)
+    coeffs = _coefficient_list("haar_waverec2", coeffs)
     if len(coeffs) < 2:
         raise ValueError(f"haar_waverec2: needs [LL_J, (LH_J, HL_J, HH_J), ...] with at least one level, "
                          f"got {len(coeffs)} item(s)")
+    if any(not isinstance(level, (tuple, list)) or len(level) != 3 for level in coeffs[1:]):
+        raise ValueError(f"haar_waverec2: every level after LL_J must be a triple (LH, HL, HH), "
+                         f"got {[type(c).__name__ for c in coeffs[1:]]}")
+    _two_axes("haar_waverec2", axes, tensors("haar_waverec2", coeffs[0])[0].ndim)
     x = coeffs[0]
     for i, (lh, hl, hh) in enumerate(coeffs[1:], start=2):
         target = tuple(coeffs[i][0].shape[a] for a in axes) if i < len(coeffs) else shape
@@ -188,14 +193,24 @@ def _interleaved(like, axis, dtype):
 
 def _check_levels(name, levels, length, shape, axis):
     """Each level halves the length (rounding up); the last level still needs two samples."""
-    if not isinstance(levels, int) or levels < 1:
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
         raise ValueError(f"{name}: levels must be an integer >= 1, got {levels!r}")
     if length <= 2 ** (levels - 1):
         raise ValueError(f"{name}: {levels} level(s) need a length above {2 ** (levels - 1)} along axis {axis}, "
                          f"got shape {shape}")
 
 
+def _coefficient_list(name, coeffs):
+    """The coefficients as a list, or an error naming ``name`` (not a TypeError from deep inside)."""
+    if not isinstance(coeffs, (list, tuple)):
+        raise TypeError(f"{name}: coeffs must be the list that {name.replace('rec', 'dec')} returned, "
+                        f"got {type(coeffs).__name__}")
+    return list(coeffs)
+
+
 def _two_axes(name, axes, ndim):
+    if not isinstance(axes, (tuple, list)) or len(axes) != 2:
+        raise ValueError(f"{name}: axes must be two axes, got {axes!r}")
     ax0, ax1 = (normalize_axis(name, a, ndim) for a in axes)
     if ax0 == ax1:
         raise ValueError(f"{name}: the two axes must differ, got {tuple(axes)}")
