@@ -11,6 +11,8 @@ import numbers
 
 import numpy as np
 
+from . import backend
+
 
 def integer(who: str, name: str, value, minimum: int | None = None) -> int:
     """``value`` as an int (Python or NumPy integer, not bool or float), at least ``minimum``."""
@@ -19,6 +21,13 @@ def integer(who: str, name: str, value, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         raise ValueError(f"{who}: {name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def sizes(who: str, name: str, values, count: int) -> tuple:
+    """``count`` integers >= 1 in a tuple or list (layer widths)."""
+    if not isinstance(values, (tuple, list)) or len(values) != count:
+        raise ValueError(f"{who}: {name} must be {count} sizes, got {values!r}")
+    return tuple(integer(who, name, v, 1) for v in values)
 
 
 def number(who: str, name: str, value, low=None, high=None, low_open: bool = False, high_open: bool = False,
@@ -60,3 +69,18 @@ def real(who: str, x) -> None:
     if x.data.dtype.kind == "c":
         raise TypeError(f"{who}: needs a real tensor, got {x.data.dtype} of shape {tuple(x.data.shape)} "
                         f"(complex numbers are not ordered; use .real, .abs() or a complex activation)")
+
+
+def array(who: str, name: str, value, ndim: int | None = None, kinds: str | None = None, what: str = ""):
+    """``value`` must be a NumPy or CuPy array (of ``ndim`` dimensions and a dtype kind in ``kinds``)."""
+    if not backend.is_array(value):
+        raise TypeError(f"{who}: {name} must be a NumPy or CuPy array{what and ' ' + what}, got {type(value).__name__}")
+    if (ndim is not None and value.ndim != ndim) or (kinds is not None and value.dtype.kind not in kinds):
+        raise ValueError(f"{who}: {name} must be {what or f'{ndim}-d'}, got {value.dtype} of shape {tuple(value.shape)}")
+    return value
+
+
+def generator(who: str, rng) -> None:
+    """None (minifb's generator) or a numpy.random.Generator."""
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{who}: rng must be a numpy.random.Generator or None, got {type(rng).__name__}")

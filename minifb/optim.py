@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
+from . import backend, checks
 from .autograd.tensor import Tensor
-from . import backend
 from .backend import asnumpy, device_of, elementwise_kernel, get_array_module, to_device
 
 
@@ -47,6 +47,9 @@ class Optimizer:
 
     def __init__(self, params, **defaults):
         name = type(self).__name__
+        if not isinstance(params, (Tensor, dict)) and not hasattr(params, "__iter__"):
+            raise TypeError(f"{name}: params must be a list of parameters (model.parameters()) or of parameter "
+                            f"groups, got {type(params).__name__}")
         given = [params] if isinstance(params, (Tensor, dict)) else list(params)
         if not given:
             raise ValueError(f"{name}: got an empty parameter list")
@@ -84,9 +87,7 @@ class Optimizer:
 
     def _check(self, settings: dict, where: str) -> dict:
         """One group's hyper-parameters, checked and as plain floats; subclasses check theirs too."""
-        if not settings["lr"] >= 0:
-            raise ValueError(f"{type(self).__name__}: lr must be >= 0, got {settings['lr']}{where}")
-        return {**settings, "lr": float(settings["lr"])}
+        return {**settings, "lr": checks.number(type(self).__name__ + where, "lr", settings["lr"], 0)}
 
     def _keep_lr_ratios(self) -> None:
         first = self.param_groups[0]["lr"]
@@ -232,10 +233,11 @@ class SGD(Optimizer):
                          nesterov=nesterov)
 
     def _check(self, settings, where):
-        momentum, dampening, weight_decay = (settings[k] for k in ("momentum", "dampening", "weight_decay"))
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD: momentum and weight_decay must be >= 0, got {momentum} and "
-                             f"{weight_decay}{where}")
+        who = "SGD" + where
+        momentum = checks.number(who, "momentum", settings["momentum"], 0)
+        dampening = checks.number(who, "dampening", settings["dampening"], 0, 1)
+        weight_decay = checks.number(who, "weight_decay", settings["weight_decay"], 0)
+        checks.flag(who, "nesterov", settings["nesterov"])
         if settings["nesterov"] and (momentum <= 0 or dampening != 0):
             raise ValueError(f"SGD: nesterov needs momentum > 0 and dampening 0{where}")
         return {**super()._check(settings, where), "momentum": float(momentum), "dampening": float(dampening),
@@ -271,12 +273,13 @@ class Adam(Optimizer):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def _check(self, settings, where):
-        betas, eps, weight_decay = settings["betas"], settings["eps"], settings["weight_decay"]
-        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}{where}")
-        if eps < 0 or weight_decay < 0:
-            raise ValueError(f"{type(self).__name__}: eps and weight_decay must be >= 0, got {eps} and "
-                             f"{weight_decay}{where}")
+        who, betas = type(self).__name__ + where, settings["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{who}: betas must be a pair (beta1, beta2), got {betas!r}")
+        for label, beta in zip(("betas[0]", "betas[1]"), betas):
+            checks.number(who, label, beta, 0, 1, high_open=True)
+        eps = checks.number(who, "eps", settings["eps"], 0)
+        weight_decay = checks.number(who, "weight_decay", settings["weight_decay"], 0)
         return {**super()._check(settings, where), "betas": (float(betas[0]), float(betas[1])),
                 "eps": float(eps), "weight_decay": float(weight_decay)}
 
@@ -374,6 +377,13 @@ def clip_grad_norm(params, max_norm: float, eps: float = 1e-6):
     Returns the norm before clipping as a 0-d array on the gradients' device (``float()`` reads it;
     on the GPU that waits for the device, so read it only when you log it).
     """
+    max_norm = checks.number("clip_grad_norm", "max_norm", max_norm, 0, finite=False)
+    eps = checks.number("clip_grad_norm", "eps", eps, 0)
+    if isinstance(params, Tensor):
+        params = [params]
+    params = list(params)
+    if not all(isinstance(p, Tensor) for p in params):
+        raise TypeError(f"clip_grad_norm: params must be tensors, got {sorted({type(p).__name__ for p in params})}")
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return np.zeros((), np.float32)
@@ -390,6 +400,8 @@ class Schedule:
     """A learning rate as a function of the step count; ``step()`` advances it and sets ``optimizer.lr``."""
 
     def __init__(self, optimizer: Optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(self).__name__}: optimizer must be a minifb optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.step_count = 0
@@ -427,6 +439,9 @@ class CosineWarmup(Schedule):
     """
 
     def __init__(self, optimizer: Optimizer, warmup_steps: int, total_steps: int, min_lr: float = 0.0):
+        checks.integer("CosineWarmup", "warmup_steps", warmup_steps, 0)
+        checks.integer("CosineWarmup", "total_steps", total_steps, 1)
+        checks.number("CosineWarmup", "min_lr", min_lr, 0)
         if not 0 <= warmup_steps < total_steps:
             raise ValueError(f"CosineWarmup: need 0 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}")
         self.warmup_steps, self.total_steps, self.min_lr = warmup_steps, total_steps, float(min_lr)
@@ -443,6 +458,8 @@ class StepDecay(Schedule):
     """lr = base gamma^(step // step_size) (PyTorch's StepLR)."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        checks.integer("StepDecay", "step_size", step_size)
+        checks.number("StepDecay", "gamma", gamma, 0)
         if step_size < 1:
             raise ValueError(f"StepDecay: step_size must be >= 1, got {step_size}")
         self.step_size, self.gamma = step_size, float(gamma)
@@ -463,6 +480,11 @@ class OneCycle(Schedule):
 
     def __init__(self, optimizer: Optimizer, max_lr: float, total_steps: int, pct_start: float = 0.3,
                  div_factor: float = 25.0, final_div_factor: float = 1e4):
+        checks.number("OneCycle", "max_lr", max_lr, 0)
+        checks.integer("OneCycle", "total_steps", total_steps)
+        checks.number("OneCycle", "pct_start", pct_start)
+        checks.number("OneCycle", "div_factor", div_factor, 0, low_open=True)
+        checks.number("OneCycle", "final_div_factor", final_div_factor, 0, low_open=True)
         if total_steps < 2 or not 0 < pct_start < 1:
             raise ValueError(f"OneCycle: need total_steps >= 2 and 0 < pct_start < 1, got {total_steps} and {pct_start}")
         self.max_lr, self.total_steps, self.pct_start = float(max_lr), total_steps, pct_start

@@ -1,5 +1,6 @@
 """Damaged checkpoints and full disks: one line naming the file and what is wrong; nothing is changed."""
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from minifb.evaluate import stored_run
 from minifb.layers import Linear, ReLU, Sequential
 from minifb.optim import AdamW
 
-from conftest import REPOSITORY
+REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
 
 
 def small_run(seed=0):

@@ -50,7 +50,7 @@ def test_malformed_batch_is_a_clear_error(tmp_path):
     write_batches(tmp_path)
     with open(tmp_path / cifar10.FOLDER / "test_batch", "wb") as fh:
         pickle.dump({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}, fh)
-    with pytest.raises(ValueError, match=r"test_batch holds data \(2, 100\).*expected \(N, 3072\)"):
+    with pytest.raises(ValueError, match=r"test_batch holds data uint8 \(2, 100\).*expected \(N, 3072\)"):
         load_cifar10(tmp_path, train=False)
 
 

@@ -152,7 +152,7 @@ def test_optimizer_argument_errors():
         Adam([shared, shared])
     with pytest.raises(ValueError, match="nesterov needs momentum"):
         SGD([Parameter([1.0])], lr=0.1, nesterov=True)
-    with pytest.raises(ValueError, match=r"betas must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"Adam: betas\[1\] must be in \[0, 1\), got 1.0"):
         Adam([Parameter([1.0])], betas=(0.9, 1.0))
 
 

@@ -17,16 +17,23 @@ import math
 
 import numpy as np
 
+from .. import checks
 from ..backend import get_array_module
 
 
 def pcm16_to_float(waveforms, dtype=np.float32):
     """int16 PCM samples scaled to floats in [-1, 1): x / 32768."""
+    checks.array("pcm16_to_float", "waveforms", waveforms, kinds="iu", what="of int16 PCM samples")
+    if np.dtype(dtype).kind != "f":
+        raise TypeError(f"pcm16_to_float: dtype must be a floating type, got {np.dtype(dtype)}")
     return waveforms.astype(dtype) / 32768
 
 
 def frame(waveforms, frame_length: int, hop_length: int):
     """(B, T) -> (B, 1 + (T - frame_length) // hop_length, frame_length): overlapping frames."""
+    checks.array("frame", "waveforms", waveforms, 2, what="waveforms (B, T)")
+    checks.integer("frame", "frame_length", frame_length, 1)
+    checks.integer("frame", "hop_length", hop_length, 1)
     xp = get_array_module(waveforms)
     length = waveforms.shape[-1]
     if length < frame_length:
@@ -86,6 +93,13 @@ def mel_filterbank(n_mels: int = 40, n_fft: int = 512, sample_rate: int = 16000,
     frequencies k * sample_rate / n_fft. norm="slaney" scales each filter by
     2 / (edge m+2 - edge m) in Hz so that every filter has the same area.
     """
+    checks.integer("mel_filterbank", "n_mels", n_mels, 1)
+    checks.integer("mel_filterbank", "n_fft", n_fft, 1)
+    checks.number("mel_filterbank", "sample_rate", sample_rate, 0, low_open=True)
+    checks.number("mel_filterbank", "f_min", f_min)
+    if f_max is not None:
+        checks.number("mel_filterbank", "f_max", f_max)
+    checks.choice("mel_filterbank", "scale", scale, ("htk", "slaney"))
     f_max = sample_rate / 2 if f_max is None else f_max
     if not 0 <= f_min < f_max <= sample_rate / 2:
         raise ValueError(f"mel_filterbank: need 0 <= f_min < f_max <= sample_rate / 2, got {f_min}, {f_max}, {sample_rate}")
@@ -111,6 +125,8 @@ def _cached_filterbank(n_mels, n_fft, sample_rate, f_min, f_max, scale, norm, xp
 def dct_matrix(n_out: int, n_in: int, xp=np, dtype=np.float32):
     """Orthonormal DCT-II, (n_out, n_in): D[k, n] = s_k cos(pi k (2n + 1) / (2 n_in)),
     s_0 = sqrt(1 / n_in), s_k = sqrt(2 / n_in) (Ahmed, Natarajan and Rao, 1974)."""
+    checks.integer("dct_matrix", "n_out", n_out, 1)
+    checks.integer("dct_matrix", "n_in", n_in, 1)
     k = np.arange(n_out)[:, None]
     n = np.arange(n_in)[None, :]
     matrix = np.sqrt(2.0 / n_in) * np.cos(np.pi * k * (2 * n + 1) / (2 * n_in))
@@ -122,10 +138,19 @@ def log_mel_spectrogram(waveforms, sample_rate: int = 16000, n_fft: int = 512, w
                         hop_length: int = 160, n_mels: int = 40, f_min: float = 0.0, f_max: float | None = None,
                         scale: str = "htk", norm: str | None = None, floor: float = 1e-6, center: bool = False):
     """log(max(mel power, floor)) of float waveforms (B, T) -> (B, n_mels, frames), same dtype."""
-    xp = get_array_module(waveforms)
+    checks.array("log_mel_spectrogram", "waveforms", waveforms)
     if waveforms.ndim != 2 or waveforms.dtype.kind != "f":
         raise ValueError(f"log_mel_spectrogram: expected float waveforms (B, T), got {waveforms.dtype} "
                          f"{waveforms.shape} (scale int16 PCM with pcm16_to_float)")
+    for label, value in (("n_fft", n_fft), ("win_length", win_length), ("hop_length", hop_length), ("n_mels", n_mels)):
+        checks.integer("log_mel_spectrogram", label, value, 1)
+    checks.number("log_mel_spectrogram", "sample_rate", sample_rate, 0, low_open=True)
+    checks.number("log_mel_spectrogram", "floor", floor, 0, low_open=True)  # log(floor) must be a number
+    checks.flag("log_mel_spectrogram", "center", center)
+    checks.choice("log_mel_spectrogram", "scale", scale, ("htk", "slaney"))
+    if norm not in (None, "slaney"):
+        raise ValueError(f"log_mel_spectrogram: unknown norm {norm!r}; expected None or 'slaney'")
+    xp = get_array_module(waveforms)
     if win_length > n_fft:
         raise ValueError(f"log_mel_spectrogram: win_length {win_length} exceeds n_fft {n_fft}")
     if center:
@@ -142,6 +167,7 @@ def log_mel_spectrogram(waveforms, sample_rate: int = 16000, n_fft: int = 512, w
 def mfcc(waveforms, n_mfcc: int = 13, **log_mel_options):
     """Mel-frequency cepstral coefficients, (B, n_mfcc, frames): the orthonormal DCT-II of the
     log-mel spectrogram along the mel axis (Davis and Mermelstein, 1980)."""
+    checks.integer("mfcc", "n_mfcc", n_mfcc, 1)
     log_mel = log_mel_spectrogram(waveforms, **log_mel_options)
     xp = get_array_module(log_mel)
     return dct_matrix(n_mfcc, log_mel.shape[1], xp, log_mel.dtype) @ log_mel

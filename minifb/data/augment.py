@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import generator, get_array_module
+from .. import checks
+from ..backend import generator, get_array_module, is_array
 from .audio import log_mel_spectrogram, pcm16_to_float
 from .cifar10 import MEAN, STD
 
@@ -22,9 +23,11 @@ def random_crop_flip(images, padding: int = 4, flip: bool = True, rng: np.random
     """Random crops of channels-last images (N, H, W, C) from a copy zero-padded by ``padding``
     pixels on every side, each mirrored left-right with probability 1/2 when ``flip``
     (the CIFAR augmentation of He et al. 2016). Same shape and dtype as ``images``."""
+    checks.array("random_crop_flip", "images", images, 4, what="channels-last images (N, H, W, C)")
+    checks.integer("random_crop_flip", "padding", padding, 0)
+    checks.flag("random_crop_flip", "flip", flip)
+    checks.generator("random_crop_flip", rng)
     xp = get_array_module(images)
-    if images.ndim != 4:
-        raise ValueError(f"random_crop_flip: expected channels-last images (N, H, W, C), got shape {images.shape}")
     rng = _rng(rng)
     n, height, width, _ = images.shape
     padded = xp.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
@@ -37,22 +40,42 @@ def random_crop_flip(images, padding: int = 4, flip: bool = True, rng: np.random
     return padded[xp.arange(n)[:, None, None], rows[:, :, None], columns[:, None, :]]
 
 
+def _per_channel(who, name, values, channels):
+    """Per-channel statistics as a float64 array of ``channels`` finite numbers."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{who}: {name} must be {channels} numbers, got {values!r}") from None
+    if array.shape != (channels,) or not np.isfinite(array).all():
+        raise ValueError(f"{who}: {name} must be {channels} finite numbers (one per channel of the images), "
+                         f"got {values!r}")
+    return array
+
+
 def normalize(images, mean=MEAN, std=STD, dtype=np.float32):
     """uint8 channels-last images (N, H, W, C) -> float NCHW (x / 255 - mean) / std per channel."""
+    checks.array("normalize", "images", images, kinds="biuf", what="channels-last images (N, H, W, C) of numbers")
+    channels = len(mean) if hasattr(mean, "__len__") else 3
+    if images.ndim != 4 or images.shape[-1] != channels:
+        raise ValueError(f"normalize: expected channels-last images (N, H, W, {channels}), got shape {images.shape}")
+    mean, std = (_per_channel("normalize", label, v, images.shape[-1]) for label, v in (("mean", mean), ("std", std)))
+    if not (std > 0).all():
+        raise ValueError(f"normalize: std must be > 0 for every channel, got {tuple(std.tolist())}")
+    if np.dtype(dtype).kind != "f":
+        raise TypeError(f"normalize: dtype must be a floating type, got {np.dtype(dtype)}")
     xp = get_array_module(images)
-    if images.ndim != 4 or images.shape[-1] != len(mean):
-        raise ValueError(f"normalize: expected channels-last images (N, H, W, {len(mean)}), got shape {images.shape}")
-    scale = xp.asarray(1.0 / (255.0 * np.asarray(std)), dtype=dtype)
-    shift = xp.asarray(np.asarray(mean) / np.asarray(std), dtype=dtype)
+    scale = xp.asarray(1.0 / (255.0 * std), dtype=dtype)
+    shift = xp.asarray(mean / std, dtype=dtype)
     return xp.ascontiguousarray((images.astype(dtype) * scale - shift).transpose(0, 3, 1, 2))
 
 
 def random_time_shift(waveforms, max_shift: int = 1600, rng: np.random.Generator | None = None):
     """Shift each clip of (B, T) by an integer uniform in [-max_shift, max_shift] samples
     (1600 = 100 ms at 16 kHz), filling with zeros; what moves past either end is dropped."""
+    checks.array("random_time_shift", "waveforms", waveforms, 2, what="waveforms (B, T)")
+    checks.integer("random_time_shift", "max_shift", max_shift, 0)
+    checks.generator("random_time_shift", rng)
     xp = get_array_module(waveforms)
-    if waveforms.ndim != 2:
-        raise ValueError(f"random_time_shift: expected waveforms (B, T), got shape {waveforms.shape}")
     batch, length = waveforms.shape
     shifts = xp.asarray(_rng(rng).integers(-max_shift, max_shift + 1, size=batch))
     source = xp.arange(length)[None, :] - shifts[:, None]
@@ -65,6 +88,9 @@ def stack_noise(recordings, dtype=np.float32):
     """Noise recordings (int16 1-D arrays of any lengths) -> (float (K, L_max) zero-padded in
     [-1, 1), int64 lengths (K,)): the form mix_background_noise takes."""
     recordings = list(recordings)
+    if not recordings or not all(is_array(r) and r.ndim == 1 and r.size for r in recordings):
+        raise ValueError(f"stack_noise: expected one or more non-empty 1-d arrays, got "
+                         f"{[getattr(r, 'shape', type(r).__name__) for r in recordings]}")
     lengths = np.array([len(r) for r in recordings], dtype=np.int64)
     bank = np.zeros((len(recordings), lengths.max()), dtype=dtype)
     for row, recording in zip(bank, recordings):
@@ -77,9 +103,17 @@ def mix_background_noise(waveforms, noise, lengths, probability: float = 0.8, ma
     """Add, with ``probability`` per clip, a random one-clip-long crop of a random noise recording
     scaled by a volume uniform in [0, max_volume), then clip to [-1, 1] (the Speech Commands
     reference recipe). ``noise``, ``lengths``: from stack_noise, on the device of waveforms."""
+    checks.array("mix_background_noise", "waveforms", waveforms, 2, "f", "float waveforms (B, T)")
+    checks.array("mix_background_noise", "noise", noise, 2, "f", "a float noise bank (K, L) from stack_noise")
+    checks.number("mix_background_noise", "probability", probability, 0, 1)
+    checks.number("mix_background_noise", "max_volume", max_volume, 0)
+    checks.generator("mix_background_noise", rng)
     xp = get_array_module(waveforms)
     batch, length = waveforms.shape
     lengths = np.asarray(lengths)
+    if lengths.shape != (noise.shape[0],) or lengths.dtype.kind not in "iu":
+        raise ValueError(f"mix_background_noise: lengths must be {noise.shape[0]} integers (one per noise "
+                         f"recording), got {lengths.dtype} of shape {lengths.shape}")
     if lengths.min() < length:
         raise ValueError(f"mix_background_noise: noise recordings of {lengths.min()} samples are shorter "
                          f"than the clips ({length})")
@@ -145,6 +179,10 @@ def speech_commands_transform(noise=None, lengths=None, train: bool = True, **lo
     frames), labels): one input channel for the convolutional trunks. With ``train``, each clip
     is first shifted by up to 100 ms and mixed with background noise when ``noise`` (from
     stack_noise, on the device of the batches) is given."""
+    checks.flag("speech_commands_transform", "train", train)
+    if (noise is None) != (lengths is None):
+        raise ValueError("speech_commands_transform: give noise and lengths together (both from stack_noise)")
+
     def transform(batch, rng: np.random.Generator | None = None):
         clips, labels = batch
         waveforms = pcm16_to_float(clips)

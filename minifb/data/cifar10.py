@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import checks
 from .download import download_and_extract
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -33,11 +34,23 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             batch = pickle.load(fh, encoding="bytes")
     except (OSError, pickle.UnpicklingError, EOFError) as e:
         raise ValueError(f"load_cifar10: cannot read batch {path} ({e})") from e
-    data = np.asarray(batch[b"data"], dtype=np.uint8)
-    labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-        raise ValueError(f"load_cifar10: {path} holds data {data.shape} and {len(labels)} labels; "
-                         f"expected (N, 3072) uint8 and N labels")
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        found = sorted(map(repr, batch))[:5] if isinstance(batch, dict) else type(batch).__name__
+        raise ValueError(f"load_cifar10: {path} is not a CIFAR-10 batch: expected a dict with b'data' and "
+                         f"b'labels', got {found}")
+    try:
+        data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[b"labels"])
+    except ValueError as e:  # ragged lists
+        raise ValueError(f"load_cifar10: {path} holds data or labels that are not arrays ({e})") from None
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.ndim != 1 \
+            or labels.dtype.kind not in "iu" or len(labels) != len(data):
+        raise ValueError(f"load_cifar10: {path} holds data {data.dtype} {data.shape} and labels {labels.dtype} "
+                         f"{labels.shape}; expected (N, 3072) uint8 and N integer labels")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(CLASSES)):
+        raise ValueError(f"load_cifar10: {path} holds labels from {labels.min()} to {labels.max()}; "
+                         f"CIFAR-10 labels are 0..{len(CLASSES) - 1}")
+    labels = labels.astype(np.int64)
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)  # planes -> channels-last
     return np.ascontiguousarray(images), labels
 
@@ -49,6 +62,10 @@ def load_cifar10(root, train: bool = True, download: bool = False) -> tuple[np.n
     folder is fetched from the official URL (md5-checked, extracted safely); present data is
     used as it is.
     """
+    if not isinstance(root, (str, Path)) or not str(root):
+        raise TypeError(f"load_cifar10: root must be a folder path, got {root!r}")
+    checks.flag("load_cifar10", "train", train)
+    checks.flag("load_cifar10", "download", download)
     root = Path(root)
     folder = root / FOLDER
     if download:

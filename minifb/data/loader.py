@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 
+from .. import checks
 from ..backend import check_device, generator, get_array_module, to_device
 
 _DONE = object()
@@ -31,6 +32,18 @@ class DataLoader:
                  seed: int | None = None, device: str = "cpu", transform=None, prefetch: int = 0):
         if not arrays:
             raise ValueError("DataLoader: expected at least one array")
+        for i, a in enumerate(arrays):
+            checks.array("DataLoader", f"array {i}", a)
+            if a.ndim == 0:
+                raise ValueError(f"DataLoader: array {i} is 0-d; expected arrays with one row per example")
+        checks.integer("DataLoader", "batch_size", batch_size)
+        checks.integer("DataLoader", "prefetch", prefetch)
+        checks.flag("DataLoader", "shuffle", shuffle)
+        checks.flag("DataLoader", "drop_last", drop_last)
+        if seed is not None:
+            checks.integer("DataLoader", "seed", seed, 0)
+        if transform is not None and not callable(transform):
+            raise TypeError(f"DataLoader: transform must be a function (batch, rng) -> batch, got {transform!r}")
         lengths = [len(a) for a in arrays]
         if len(set(lengths)) != 1:
             raise ValueError(f"DataLoader: arrays must have the same length, got shapes {[a.shape for a in arrays]}")
@@ -53,6 +66,7 @@ class DataLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch the next iteration will run (its order and augmentation)."""
+        checks.integer("DataLoader.set_epoch", "epoch", epoch, 0)
         self.epoch = epoch
 
     def _batch(self, epoch: int, index: int, positions: np.ndarray) -> tuple:

@@ -1,6 +1,7 @@
 """Modules around parameter-free functions: ReLU, GELU, Dropout, Identity, Flatten."""
 from __future__ import annotations
 
+from .. import checks
 from ..autograd.dropout import dropout
 from ..autograd.shape import flatten
 from ..autograd.unary import gelu, relu
@@ -35,9 +36,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
-        self.p = p
+        self.p = checks.number("Dropout", "p", p, 0, 1)
 
     def forward(self, x):
         return dropout(x, self.p, self.training)
@@ -57,6 +56,8 @@ class Flatten(Module):
     """Merge axes start_dim..end_dim (by default all but the batch axis) into one."""
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        checks.integer("Flatten", "start_dim", start_dim)
+        checks.integer("Flatten", "end_dim", end_dim)
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 

@@ -2,6 +2,7 @@
 (the op itself: minifb/autograd/attention.py)."""
 from __future__ import annotations
 
+from .. import checks
 from ..autograd.attention import self_attention
 from .activation import Dropout
 from .linear import Linear
@@ -18,6 +19,11 @@ class MultiHeadSelfAttention(Module):
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0, bias: bool = True,
                  qkv_dim: int | None = None):
+        dim = checks.integer("MultiHeadSelfAttention", "dim", dim, 1)
+        heads = checks.integer("MultiHeadSelfAttention", "heads", heads, 1)
+        checks.number("MultiHeadSelfAttention", "dropout", dropout, 0, 1)
+        if qkv_dim is not None:
+            checks.integer("MultiHeadSelfAttention", "qkv_dim", qkv_dim, 1)
         super().__init__()
         qkv_dim = dim if qkv_dim is None else qkv_dim
         if qkv_dim % heads:

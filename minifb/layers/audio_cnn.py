@@ -13,6 +13,7 @@ so that any number of frames works:
 """
 from __future__ import annotations
 
+from .. import checks
 from .activation import Dropout, Flatten, ReLU
 from .cnn import conv_stage
 from .conv import AdaptiveAvgPool2d
@@ -26,6 +27,10 @@ class AudioCNN(StagedNetwork):
 
     def __init__(self, num_classes: int = 12, in_channels: int = 1, widths=(32, 64, 128), hidden: int = 256,
                  dropout: float = 0.5):
+        for label, value in (("num_classes", num_classes), ("in_channels", in_channels), ("hidden", hidden)):
+            checks.integer("AudioCNN", label, value, 1)
+        checks.number("AudioCNN", "dropout", dropout, 0, 1)
+        checks.sizes("AudioCNN", "widths", widths, 3)
         super().__init__()
         if len(widths) != 3:
             raise ValueError(f"AudioCNN: needs three conv widths, got {widths}")

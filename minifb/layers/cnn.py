@@ -13,6 +13,7 @@ without dropout, wrapped in contextual feedback (T = 2 by default).
 """
 from __future__ import annotations
 
+from .. import checks
 from .activation import Dropout, Flatten, ReLU
 from .conv import Conv2d, MaxPool2d
 from .feedback import ContextualFeedback, StagedNetwork
@@ -33,8 +34,13 @@ class CNN(StagedNetwork):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, image_size: int = 32,
                  widths=(32, 64, 128), hidden: int = 256, dropout: float = 0.5):
+        for label, value in (("num_classes", num_classes), ("in_channels", in_channels), ("image_size", image_size),
+                             ("hidden", hidden)):
+            checks.integer("CNN", label, value, 1)
+        checks.number("CNN", "dropout", dropout, 0, 1)
+        checks.sizes("CNN", "widths", widths, 3)
         super().__init__()
-        if len(widths) != 3 or image_size % 4:
+        if image_size % 4:
             raise ValueError(f"CNN: needs three conv widths and an image size divisible by 4, "
                              f"got widths={widths}, image_size={image_size}")
         w1, w2, w3 = widths

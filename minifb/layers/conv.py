@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from .. import checks
 from ..autograd.conv import as_pair, conv2d
 from ..autograd.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from . import init
@@ -21,6 +22,9 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True):
+        in_channels = checks.integer("Conv2d", "in_channels", in_channels, 1)
+        out_channels = checks.integer("Conv2d", "out_channels", out_channels, 1)
+        checks.flag("Conv2d", "bias", bias)
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = as_pair("Conv2d", "kernel_size", kernel_size, 1)

@@ -52,6 +52,7 @@ import numpy as np
 from ..autograd.linalg import linear, matmul
 from ..autograd.loss import log_softmax
 from ..autograd.unary import relu, sigmoid
+from .. import checks
 from ..backend import asnumpy, get_array_module
 from . import init
 from .linear import Linear
@@ -130,6 +131,8 @@ class ContextAdapter(Module):
     """
 
     def __init__(self, channels: int, context_dim: int, channel_axis: int, activation: str = "relu"):
+        checks.integer("ContextAdapter", "channels", channels, 1)
+        checks.integer("ContextAdapter", "context_dim", context_dim, 1)
         super().__init__()
         if channel_axis not in (1, -1):
             raise ValueError(f"ContextAdapter: channel_axis must be 1 (feature maps) or -1 (vectors, tokens), got {channel_axis}")
@@ -184,6 +187,8 @@ class ContextualFeedback(RefiningClassifier):
         super().__init__()
         if not isinstance(network, StagedNetwork):
             raise TypeError(f"ContextualFeedback: network must be a StagedNetwork, got {type(network).__name__}")
+        checks.integer("ContextualFeedback", "context_dim", context_dim, 1)
+        checks.flag("ContextualFeedback", "step_loss", step_loss)
         if mode not in MODES:
             raise ValueError(f"ContextualFeedback: mode must be one of {MODES}, got {mode!r}")
         if alpha not in ALPHAS and not (isinstance(alpha, numbers.Real) and 0.0 <= alpha <= 1.0):

@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from .. import checks
 from ..autograd.complex_activation import filtered_mod_relu
 from ..autograd.shape import swapaxes
 from ..autograd.spectral import irfft, rfft
@@ -53,8 +54,13 @@ def check_tokens(name: str, x, num_tokens: int, dim: int) -> None:
         raise ValueError(f"{name}: expected tokens of shape (B, {num_tokens}, {dim}), got {tuple(x.shape)}")
 
 
-def check_heads(name: str, dim: int, heads: int) -> None:
-    if heads < 1 or dim % heads:
+def check_heads(name: str, dim: int, heads: int, num_tokens: int | None = None) -> None:
+    """dim and heads are sizes >= 1 and heads divides dim; num_tokens (when given) is >= 1."""
+    checks.integer(name, "dim", dim, 1)
+    checks.integer(name, "heads", heads, 1)
+    if num_tokens is not None:
+        checks.integer(name, "num_tokens", num_tokens, 1)
+    if dim % heads:
         raise ValueError(f"{name}: dim {dim} must be a multiple of heads {heads}")
 
 
@@ -85,7 +91,7 @@ class FFTMixer(Module):
 
     def __init__(self, dim: int, num_tokens: int, heads: int):
         super().__init__()
-        check_heads("FFTMixer", dim, heads)
+        check_heads("FFTMixer", dim, heads, num_tokens)
         self.dim, self.num_tokens, self.heads = dim, num_tokens, heads
         self.frequencies = num_tokens // 2 + 1
         self.filter = SpectralFilter(dim, heads, self.frequencies)
@@ -146,8 +152,8 @@ class WindowedFFTMixer(Module):
 
     def __init__(self, dim: int, num_tokens: int, heads: int, window: int = 16):
         super().__init__()
-        check_heads("WindowedFFTMixer", dim, heads)
-        if window < 2 or window % 2:
+        check_heads("WindowedFFTMixer", dim, heads, num_tokens)
+        if checks.integer("WindowedFFTMixer", "window", window) < 2 or window % 2:
             raise ValueError(f"WindowedFFTMixer: window must be an even number >= 2 (hop = window/2), got {window}")
         self.dim, self.num_tokens, self.heads, self.window = dim, num_tokens, heads, window
         self.hop = window // 2

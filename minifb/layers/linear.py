@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from .. import checks
 from ..autograd.linalg import linear
 from ..autograd.shape import getitem
 from ..autograd.tensor import Tensor
@@ -18,6 +19,9 @@ class Linear(Module):
     which is U(+-1/sqrt(in)), and b ~ U(+-1/sqrt(in))."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        in_features = checks.integer("Linear", "in_features", in_features, 1)
+        out_features = checks.integer("Linear", "out_features", out_features, 1)
+        checks.flag("Linear", "bias", bias)
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(init.kaiming_uniform((out_features, in_features), a=math.sqrt(5)))
@@ -37,6 +41,8 @@ class Embedding(Module):
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int):
+        num_embeddings = checks.integer("Embedding", "num_embeddings", num_embeddings, 1)
+        embedding_dim = checks.integer("Embedding", "embedding_dim", embedding_dim, 1)
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = Parameter(init.normal((num_embeddings, embedding_dim)))
@@ -61,6 +67,9 @@ class MLP(Module):
     """The transformer feed-forward block: Linear(dim, hidden), GELU, Dropout, Linear(hidden, dim), Dropout."""
 
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0):
+        checks.integer("MLP", "dim", dim, 1)
+        checks.integer("MLP", "hidden", hidden, 1)
+        checks.number("MLP", "dropout", dropout, 0, 1)
         super().__init__()
         self.fc1 = Linear(dim, hidden)
         self.act = GELU()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import checks
 from ..autograd.normalization import batch_norm, layer_norm
 from .module import Module, Parameter
 
@@ -19,6 +20,11 @@ class _BatchNorm(Module):
     expected_ndim: tuple = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
+        name = type(self).__name__
+        num_features = checks.integer(name, "num_features", num_features, 1)
+        eps = checks.number(name, "eps", eps, 0, low_open=True)
+        momentum = checks.number(name, "momentum", momentum, 0, 1)
+        checks.flag(name, "affine", affine)
         super().__init__()
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
         self.weight = Parameter(np.ones(num_features, np.float32)) if affine else None
@@ -57,6 +63,9 @@ class LayerNorm(Module):
     """Normalise over the last axis of size D (Ba et al., 2016); weight init 1, bias init 0."""
 
     def __init__(self, dim: int, eps: float = 1e-5, elementwise_affine: bool = True):
+        dim = checks.integer("LayerNorm", "dim", dim, 1)
+        eps = checks.number("LayerNorm", "eps", eps, 0, low_open=True)
+        checks.flag("LayerNorm", "elementwise_affine", elementwise_affine)
         super().__init__()
         self.dim, self.eps = dim, eps
         self.weight = Parameter(np.ones(dim, np.float32)) if elementwise_affine else None

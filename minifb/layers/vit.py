@@ -17,6 +17,7 @@ are drawn from a normal of std 0.02 truncated to +-2 std.
 """
 from __future__ import annotations
 
+from .. import checks
 from ..autograd.shape import concatenate, expand
 from .activation import Dropout
 from .attention import MultiHeadSelfAttention
@@ -69,6 +70,16 @@ class EncoderBlock(Module):
 
     def __init__(self, dim: int, mixer: Module, mlp_ratio: float = 3, dropout: float = 0.1,
                  hidden: int | None = None, mixer_norm: str = "pre"):
+        checks.integer("EncoderBlock", "dim", dim, 1)
+        if not isinstance(mixer, Module):
+            raise TypeError(f"EncoderBlock: mixer must be a Module, got {type(mixer).__name__}")
+        checks.number("EncoderBlock", "mlp_ratio", mlp_ratio, 0, low_open=True)
+        checks.number("EncoderBlock", "dropout", dropout, 0, 1)
+        if hidden is not None:
+            checks.integer("EncoderBlock", "hidden", hidden, 1)
+        elif int(dim * mlp_ratio) < 1:
+            raise ValueError(f"EncoderBlock: mlp_ratio {mlp_ratio} gives an MLP of {int(dim * mlp_ratio)} units "
+                             f"for dim {dim}")
         super().__init__()
         if mixer_norm not in MIXER_NORMS:
             raise ValueError(f"EncoderBlock: mixer_norm must be one of {MIXER_NORMS}, got {mixer_norm!r}")
@@ -134,6 +145,11 @@ class ViT(StagedNetwork):
     def __init__(self, image_size: int = 32, patch: int = 4, dim: int = 192, depth: int = 6, heads: int = 6,
                  mlp_ratio: float = 3, dropout: float = 0.1, num_classes: int = 10, mixer: str = "attention",
                  in_channels: int = 3, window=None, levels=None, mixer_norm: str = "pre"):
+        for label, value in (("image_size", image_size), ("patch", patch), ("dim", dim), ("depth", depth),
+                             ("heads", heads), ("num_classes", num_classes), ("in_channels", in_channels)):
+            checks.integer("ViT", label, value, 1)
+        checks.number("ViT", "mlp_ratio", mlp_ratio, 0, low_open=True)
+        checks.number("ViT", "dropout", dropout, 0, 1)
         super().__init__()
         if dim % heads:
             raise ValueError(f"ViT: dim {dim} must be a multiple of heads {heads}")

@@ -16,6 +16,7 @@ FFT mixer: alpha = sigmoid(MLP(c)), out = alpha global + (1 - alpha) wavelet.
 """
 from __future__ import annotations
 
+from .. import checks
 from ..autograd.shape import expand
 from ..autograd.wavelet import haar_wavedec, haar_waverec
 from ..autograd.unary import tanh
@@ -36,7 +37,7 @@ class WaveletMixer(Module):
 
     def __init__(self, dim: int, num_tokens: int, heads: int, levels: int = 3):
         super().__init__()
-        check_heads("WaveletMixer", dim, heads)
+        check_heads("WaveletMixer", dim, heads, num_tokens)
         if not isinstance(levels, int) or levels < 1 or num_tokens <= 2 ** (levels - 1):
             raise ValueError(f"WaveletMixer: {levels} Haar level(s) need more than {2 ** (max(levels, 1) - 1)} tokens "
                              f"and levels >= 1, got num_tokens={num_tokens}, levels={levels}")
@@ -74,6 +75,7 @@ class HybridMixer(Module):
     """Global FFT filter and local wavelet scaling fused per head, (B, N, D) -> (B, N, D)."""
 
     def __init__(self, dim: int, num_tokens: int, heads: int, levels: int = 3):
+        check_heads("HybridMixer", dim, heads, num_tokens)
         super().__init__()
         self.dim, self.num_tokens, self.heads = dim, num_tokens, heads
         self.global_mixer = FFTMixer(dim, num_tokens, heads)
