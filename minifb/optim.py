@@ -381,6 +381,8 @@ def clip_grad_norm(params, max_norm: float, eps: float = 1e-6):
     eps = checks.number("clip_grad_norm", "eps", eps, 0)
     if isinstance(params, Tensor):
         params = [params]
+    if not hasattr(params, "__iter__"):
+        raise TypeError(f"clip_grad_norm: params must be a list of parameters, got {type(params).__name__}")
     params = list(params)
     if not all(isinstance(p, Tensor) for p in params):
         raise TypeError(f"clip_grad_norm: params must be tensors, got {sorted({type(p).__name__ for p in params})}")

@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 
+from .. import checks
 from ..backend import elementwise_kernel, get_array_module
 from .function import primitive
 from .unary import erf
@@ -37,6 +38,7 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 @primitive("mod_relu", inputs=2, broadcast=True)
 def mod_relu(z, b, eps=1e-3):
     """modReLU: ReLU(|z| + b) z / max(|z|, eps), with a real bias b broadcast against z."""
+    eps = checks.number("mod_relu", "eps", eps, 0, low_open=True)
     if b.is_complex:
         raise TypeError(f"mod_relu: the bias b must be real, got {b.dtype} of shape {b.shape}")
     xp = get_array_module(z.data)
@@ -127,6 +129,7 @@ def _real_dot(a, b):
 @primitive("mod_gelu")
 def mod_gelu(z, eps=1e-3):
     """GELU of the magnitude with the phase kept: GELU(|z|) z / max(|z|, eps) (exact GELU, r Phi(r))."""
+    eps = checks.number("mod_gelu", "eps", eps, 0, low_open=True)
     xp = get_array_module(z.data)
     r = xp.abs(z.data)
     m = xp.maximum(r, eps)

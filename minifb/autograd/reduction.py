@@ -38,6 +38,7 @@ def _sum_array(a, axes, keepdims):
 def sum(x, axis=None, keepdims=False):
     """sum over ``axis`` (None: all);  dL/dx = g broadcast back."""
     axes = normalize_axes("sum", axis, x.ndim, x.shape)
+    checks.flag("sum", "keepdims", keepdims)
     xp = get_array_module(x.data)
     out = _sum_array(x.data, axes, keepdims)
 
@@ -50,6 +51,7 @@ def sum(x, axis=None, keepdims=False):
 def mean(x, axis=None, keepdims=False):
     """mean over ``axis``;  dL/dx = g / n broadcast back."""
     axes = normalize_axes("mean", axis, x.ndim, x.shape)
+    checks.flag("mean", "keepdims", keepdims)
     xp = get_array_module(x.data)
     n = _count(x.shape, axes)
     if x.data.dtype.kind in "fc":
@@ -86,6 +88,8 @@ def std(x, axis=None, keepdims=False, ddof=0):
 
 def _variance(name, x, axis, keepdims, ddof):
     """The axes, the count n, x - mean and sum |x - mean|^2 / (n - ddof), for var and std."""
+    checks.flag(name, "keepdims", keepdims)
+    checks.integer(name, "ddof", ddof, 0)
     axes = normalize_axes(name, axis, x.ndim, x.shape)
     n = _count(x.shape, axes)
     if n - ddof <= 0:
@@ -102,6 +106,7 @@ def _extreme(name, x, axis, keepdims):
     if x.size == 0:
         raise ValueError(f"{name}: the tensor of shape {x.shape} is empty")
     axes = normalize_axes(name, axis, x.ndim, x.shape)
+    checks.flag(name, "keepdims", keepdims)
     out = getattr(x.data, name)(axis=axes, keepdims=keepdims)
 
     def vjp(g):
@@ -129,6 +134,7 @@ def logsumexp(x, axis=None, keepdims=False):
     """log sum exp x, stable: m + log sum exp(x - m), m = max x;  dL/dx = g softmax(x)."""
     checks.real("logsumexp", x)
     axes = normalize_axes("logsumexp", axis, x.ndim, x.shape)
+    checks.flag("logsumexp", "keepdims", keepdims)
     xp = get_array_module(x.data)
     m = x.data.max(axis=axes, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)

@@ -218,6 +218,8 @@ def pad(x, pad_width, value=0.0):
                          f"(give (before, after) per axis)") from None
     if (pw < 0).any():
         raise ValueError(f"pad: negative pad widths {pad_width} (use slicing to crop)")
+    if isinstance(value, bool) or not isinstance(value, (int, float, complex, np.number)):
+        raise TypeError(f"pad: value must be a number, got {value!r}")
     xp = get_array_module(x.data)
     out = xp.pad(x.data, [tuple(p) for p in pw.tolist()], mode="constant", constant_values=value)
     crop = tuple(slice(int(lo), int(lo) + s) for (lo, _), s in zip(pw, x.shape))

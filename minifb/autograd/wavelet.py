@@ -96,7 +96,12 @@ def haar_waverec(coeffs, axis=-1, length=None):
     if len(coeffs) < 2:
         raise ValueError(f"haar_waverec: needs [a_J, d_J, ..., d_1] with at least one detail, "
                          f"got {len(coeffs)} array(s)")
-    axis = normalize_axis("haar_waverec", axis, tensors("haar_waverec", coeffs[0])[0].ndim)
+    finest = tensors("haar_waverec", coeffs[-1])[0]
+    axis = normalize_axis("haar_waverec", axis, finest.ndim)
+    full = 2 * finest.shape[axis]
+    if length is not None and (isinstance(length, bool) or length not in (full, full - 1)):
+        raise ValueError(f"haar_waverec: length must be {full - 1} or {full} for a finest detail of shape "
+                         f"{finest.shape} along axis {axis}, got {length!r}")
     x = coeffs[0]
     for i, detail in enumerate(coeffs[1:], start=2):
         target = coeffs[i].shape[axis] if i < len(coeffs) else length
@@ -119,6 +124,7 @@ def haar_idwt2(ll, lh, hl, hh, axes=(-2, -1), shape=None):
     """The inverse of haar_dwt2; ``shape``: the output lengths along the two axes (for odd sizes)."""
     ll, lh, hl, hh = tensors("haar_idwt2", ll, lh, hl, hh)
     ax0, ax1 = _two_axes("haar_idwt2", axes, ll.ndim)
+    _check_shape("haar_idwt2", shape)
     len0, len1 = (None, None) if shape is None else shape
     low = haar_idwt(ll, hl, ax0, len0)
     high = haar_idwt(lh, hh, ax0, len0)
@@ -149,6 +155,7 @@ def haar_waverec2(coeffs, axes=(-2, -1), shape=None):
         raise ValueError(f"haar_waverec2: every level after LL_J must be a triple (LH, HL, HH), "
                          f"got {[type(c).__name__ for c in coeffs[1:]]}")
     _two_axes("haar_waverec2", axes, tensors("haar_waverec2", coeffs[0])[0].ndim)
+    _check_shape("haar_waverec2", shape)
     x = coeffs[0]
     for i, (lh, hl, hh) in enumerate(coeffs[1:], start=2):
         target = tuple(coeffs[i][0].shape[a] for a in axes) if i < len(coeffs) else shape
@@ -206,6 +213,13 @@ def _coefficient_list(name, coeffs):
         raise TypeError(f"{name}: coeffs must be the list that {name.replace('rec', 'dec')} returned, "
                         f"got {type(coeffs).__name__}")
     return list(coeffs)
+
+
+def _check_shape(name, shape):
+    """None, or the two output lengths of a 2-D inverse."""
+    if shape is not None and (not isinstance(shape, (tuple, list)) or len(shape) != 2 or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in shape)):
+        raise ValueError(f"{name}: shape must be None or two lengths >= 1, got {shape!r}")
 
 
 def _two_axes(name, axes, ndim):

@@ -168,6 +168,7 @@ def mfcc(waveforms, n_mfcc: int = 13, **log_mel_options):
     """Mel-frequency cepstral coefficients, (B, n_mfcc, frames): the orthonormal DCT-II of the
     log-mel spectrogram along the mel axis (Davis and Mermelstein, 1980)."""
     checks.integer("mfcc", "n_mfcc", n_mfcc, 1)
+    checks.array("mfcc", "waveforms", waveforms, 2, "f", "float waveforms (B, T)")
     log_mel = log_mel_spectrogram(waveforms, **log_mel_options)
     xp = get_array_module(log_mel)
     return dct_matrix(n_mfcc, log_mel.shape[1], xp, log_mel.dtype) @ log_mel

@@ -54,12 +54,11 @@ def check_tokens(name: str, x, num_tokens: int, dim: int) -> None:
         raise ValueError(f"{name}: expected tokens of shape (B, {num_tokens}, {dim}), got {tuple(x.shape)}")
 
 
-def check_heads(name: str, dim: int, heads: int, num_tokens: int | None = None) -> None:
-    """dim and heads are sizes >= 1 and heads divides dim; num_tokens (when given) is >= 1."""
+def check_heads(name: str, dim: int, heads: int, num_tokens: int) -> None:
+    """dim, heads and num_tokens are sizes >= 1, and heads divides dim."""
     checks.integer(name, "dim", dim, 1)
     checks.integer(name, "heads", heads, 1)
-    if num_tokens is not None:
-        checks.integer(name, "num_tokens", num_tokens, 1)
+    checks.integer(name, "num_tokens", num_tokens, 1)
     if dim % heads:
         raise ValueError(f"{name}: dim {dim} must be a multiple of heads {heads}")
 

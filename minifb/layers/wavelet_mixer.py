@@ -38,6 +38,7 @@ class WaveletMixer(Module):
     def __init__(self, dim: int, num_tokens: int, heads: int, levels: int = 3):
         super().__init__()
         check_heads("WaveletMixer", dim, heads, num_tokens)
+        checks.integer("WaveletMixer", "levels", levels, 1)
         if not isinstance(levels, int) or levels < 1 or num_tokens <= 2 ** (levels - 1):
             raise ValueError(f"WaveletMixer: {levels} Haar level(s) need more than {2 ** (max(levels, 1) - 1)} tokens "
                              f"and levels >= 1, got num_tokens={num_tokens}, levels={levels}")
