@@ -52,7 +52,7 @@ def primitive(name: str, inputs: int | None = 1, broadcast: bool = False):
                 else:
                     args = _keyword_inputs(name, args, kwargs, names, parameters)
             if optional and any(a is None for a in args):
-                given = _without_none(name, args)
+                given = _without_none(name, args, parameters)
                 present = tuple(t for t in given if t is not None)
             else:
                 given = present = tensors(name, *args)
@@ -82,10 +82,12 @@ def _keyword_inputs(name, args, kwargs, names, parameters) -> tuple:
     return args + tuple(extra)
 
 
-def _without_none(name, args) -> tuple:
-    """Tensors for the given inputs, None where an optional input was left out."""
-    found = iter(tensors(name, *[a for a in args if a is not None]))
-    return tuple(None if a is None else next(found) for a in args)
+def _without_none(name, args, parameters) -> tuple:
+    """Tensors for the given inputs, None where an optional input was left out (a None given for an
+    input that is not optional goes to :func:`tensors`, which refuses it naming the op)."""
+    left_out = [a is None and p.default is None for a, p in zip(args, parameters)]
+    found = iter(tensors(name, *[a for a, out in zip(args, left_out) if not out]))
+    return tuple(None if out else next(found) for out in left_out)
 
 
 def _check_broadcast(name, inputs) -> None:
