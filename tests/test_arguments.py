@@ -66,6 +66,9 @@ OPS = {
     "haar_dwt": ((x(2, 4),), {"axis": 1}), "haar_idwt": ((x(2, 2), x(2, 2)), {"axis": 1, "length": 4}),
     "haar_dwt2": ((x(4, 4),), {"axes": (0, 1)}),
     "haar_idwt2": ((x(2, 2), x(2, 2), x(2, 2), x(2, 2)), {"axes": (0, 1), "shape": (4, 4)}),
+    "linear": ((x(2, 4), x(3, 4), x(3)), {}), "self_attention": ((x(2, 3, 12), 2), {"p": 0.1, "training": True}),
+    "gate_heads": ((x(2, 2), x(2, 3, 4), x(2, 3, 4)), {}),
+    "frame_tokens": ((x(2, 5, 3), 4, 3), {}), "overlap_add_tokens": ((x(2, 3, 4, 3), 5), {}),
     "haar_wavedec": ((x(2, 8), 2), {"axis": 1}), "haar_wavedec2": ((x(8, 8), 2), {"axes": (0, 1)}),
     "haar_waverec": (([x(2, 2), x(2, 2), x(2, 4)],), {"axis": 1, "length": 8}),
     "haar_waverec2": (([x(2, 2), (x(2, 2), x(2, 2), x(2, 2))],), {"axes": (0, 1), "shape": (4, 4)}),
@@ -84,7 +87,9 @@ BAD = {
     "norm": ["unit", None], "length": [2.5, 99], "levels": [0, 1.5, "a"], "stride": [0, 1.5, "a"],
     "padding": [-1, 1.5, "a"], "kernel": [0, 2.5, "a"], "output_size": [0, 2.5], "value": ["a", None],
     "low": ["a", 1j], "high": ["a", 1j], "sections": [2.5, "a", [3, 1]], "pad_width": [1.5, "a", -1],
-    "dtype": [str, object, "nonsense"], "device": ["gpu", None], "index": [99, 2.5],
+    "dtype": [str, object, "nonsense"], "heads": [0, 1.5, "a"], "window": [3, 2.5, "a"], "frames": [-1, 1.5, "a"],
+    "weight": [None, "abc"], "qkv": NOT_A_TENSOR, "alpha": NOT_A_TENSOR, "global_out": NOT_A_TENSOR,
+    "local_out": NOT_A_TENSOR, "pieces": NOT_A_TENSOR, "device": ["gpu", None], "index": [99, 2.5],
 }
 TENSOR_ARGUMENTS = {"x", "a", "b", "z", "re", "im", "logits", "approx", "detail", "ll", "lh", "hl", "hh", "w"}
 

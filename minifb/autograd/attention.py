@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .. import checks
 from ..backend import get_array_module, matmul
 from . import attention_kernel
 from .dropout import dropout
@@ -23,6 +24,9 @@ def self_attention(qkv, heads: int, p: float = 0.0, training: bool = True):
     everything else to ``attention_reference``, with the dropout mask drawn by ``dropout``.
     """
     (qkv,) = tensors("self_attention", qkv)
+    checks.integer("self_attention", "heads", heads, 1)
+    checks.number("self_attention", "p", p, 0, 1)
+    checks.flag("self_attention", "training", training)
     if qkv.ndim != 3 or qkv.shape[2] % (3 * heads):
         raise ValueError(f"self_attention: expected packed projections (B, N, 3 * heads * d) "
                          f"for {heads} heads, got shape {tuple(qkv.shape)}")

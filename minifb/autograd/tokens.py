@@ -3,6 +3,7 @@
 and its adjoint ``overlap_add_tokens``."""
 from __future__ import annotations
 
+from .. import checks
 from ..backend import get_array_module
 from .function import primitive, unbroadcast
 
@@ -60,6 +61,10 @@ def overlap_add_tokens(pieces, n: int):
 
 def _check_frames(name, shape, window, frames, n, ndim):
     """Frames of an even window >= 2 every window/2 tokens must cover all n tokens after the first hop."""
+    checks.integer(name, "window", window)
+    checks.integer(name, "frames", frames, 0)
+    if n is not None:
+        checks.integer(name, "n", n)
     if len(shape) != ndim or window < 2 or window % 2 or n is None or not 0 < n <= frames * (window // 2):
         raise ValueError(f"{name}: expected "
                          f"{'tokens (B, N, D)' if ndim == 3 else 'frames (B, frames, window, D)'} with an "
