@@ -91,7 +91,8 @@ def read_checkpoint(path, who: str, prefixes=("model/", "optimizer/")) -> tuple[
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{who}: {path} is not a minifb checkpoint (a single .npy array, not an .npz)")
+            raise CheckpointError(f"{who}: {path} is not a minifb checkpoint (a single .npy array, not an "
+                                  f".npz)")
         with data:
             if "meta" not in data.files:
                 raise CheckpointError(f"{who}: {path} is not a minifb checkpoint (it has no 'meta' entry)")
@@ -104,7 +105,8 @@ def read_checkpoint(path, who: str, prefixes=("model/", "optimizer/")) -> tuple[
             raise OSError(e.errno, f"{who}: cannot read {path} ({e.strerror})") from e
         raise CheckpointError(f"{who}: {path} is not a readable checkpoint: {_damage(e)}") from e
     if not isinstance(meta, dict):
-        raise CheckpointError(f"{who}: {path} is not a minifb checkpoint (its 'meta' entry is not a JSON object)")
+        raise CheckpointError(f"{who}: {path} is not a minifb checkpoint (its 'meta' entry is not a JSON "
+                              f"object)")
     return meta, arrays
 
 
@@ -116,7 +118,8 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None):
     that does not fit raises (naming the first mismatched key and both shapes). Either way the
     model and optimizer are left as they were.
     """
-    meta, arrays = read_checkpoint(path, "load_checkpoint", ("model/", "optimizer/") if optimizer is not None else ("model/",))
+    wanted = ("model/", "optimizer/") if optimizer is not None else ("model/",)
+    meta, arrays = read_checkpoint(path, "load_checkpoint", wanted)
     model_state = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
     optimizer_arrays = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
     if meta.get("format_version") != FORMAT_VERSION:

@@ -74,9 +74,11 @@ def real(who: str, x) -> None:
 def array(who: str, name: str, value, ndim: int | None = None, kinds: str | None = None, what: str = ""):
     """``value`` must be a NumPy or CuPy array (of ``ndim`` dimensions and a dtype kind in ``kinds``)."""
     if not backend.is_array(value):
-        raise TypeError(f"{who}: {name} must be a NumPy or CuPy array{what and ' ' + what}, got {type(value).__name__}")
+        raise TypeError(f"{who}: {name} must be a NumPy or CuPy array{what and ' ' + what}, got "
+                        f"{type(value).__name__}")
     if (ndim is not None and value.ndim != ndim) or (kinds is not None and value.dtype.kind not in kinds):
-        raise ValueError(f"{who}: {name} must be {what or f'{ndim}-d'}, got {value.dtype} of shape {tuple(value.shape)}")
+        raise ValueError(f"{who}: {name} must be {what or f'{ndim}-d'}, got {value.dtype} of shape "
+                         f"{tuple(value.shape)}")
     return value
 
 

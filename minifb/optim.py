@@ -48,8 +48,8 @@ class Optimizer:
     def __init__(self, params, **defaults):
         name = type(self).__name__
         if not isinstance(params, (Tensor, dict)) and not hasattr(params, "__iter__"):
-            raise TypeError(f"{name}: params must be a list of parameters (model.parameters()) or of parameter "
-                            f"groups, got {type(params).__name__}")
+            raise TypeError(f"{name}: params must be a list of parameters (model.parameters()) or of "
+                            f"parameter groups, got {type(params).__name__}")
         given = [params] if isinstance(params, (Tensor, dict)) else list(params)
         if not given:
             raise ValueError(f"{name}: got an empty parameter list")
@@ -385,7 +385,8 @@ def clip_grad_norm(params, max_norm: float, eps: float = 1e-6):
         raise TypeError(f"clip_grad_norm: params must be a list of parameters, got {type(params).__name__}")
     params = list(params)
     if not all(isinstance(p, Tensor) for p in params):
-        raise TypeError(f"clip_grad_norm: params must be tensors, got {sorted({type(p).__name__ for p in params})}")
+        raise TypeError(f"clip_grad_norm: params must be tensors, got "
+                        f"{sorted({type(p).__name__ for p in params})}")
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return np.zeros((), np.float32)
@@ -403,7 +404,8 @@ class Schedule:
 
     def __init__(self, optimizer: Optimizer):
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(self).__name__}: optimizer must be a minifb optimizer, got {type(optimizer).__name__}")
+            raise TypeError(f"{type(self).__name__}: optimizer must be a minifb optimizer, got "
+                            f"{type(optimizer).__name__}")
         self.optimizer = optimizer
         self.base_lr = optimizer.lr
         self.step_count = 0

@@ -358,7 +358,7 @@ def test_a_schedule_moves_every_group_keeping_their_ratios():
 
 def test_group_errors_name_the_group():
     body, head = two_groups("cpu")
-    with pytest.raises(ValueError, match=r"betas must be in \[0, 1\), got \(0.9, 1.5\) \(parameter group 1\)"):
+    with pytest.raises(ValueError, match=r"Adam \(parameter group 1\): betas\[1\] must be in \[0, 1\), got 1.5"):
         Adam([{"params": body}, {"params": head, "betas": (0.9, 1.5)}])
     with pytest.raises(ValueError, match="parameter group 1 needs 'params' and takes only"):
         Adam([{"params": body}, {"params": head, "momentum": 0.9}])

@@ -56,7 +56,8 @@ def as_pair(name: str, what: str, value, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints as (height, width), each at least ``minimum``."""
     pair = (value, value) if isinstance(value, (int, np.integer)) else value
     if not isinstance(pair, (tuple, list)) or len(pair) != 2 \
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in pair):
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
+                       for v in pair):
         raise ValueError(f"{name}: {what} must be an int or a pair of ints >= {minimum}, got {value!r}")
     return int(pair[0]), int(pair[1])
 

@@ -200,7 +200,8 @@ def _convert(name: str, args) -> tuple:
             continue
         else:
             try:
-                out.append(Tensor(a, device=like.device if like is not None and not backend.is_array(a) else None))
+                device = like.device if like is not None and not backend.is_array(a) else None
+                out.append(Tensor(a, device=device))
             except (TypeError, ValueError) as e:  # name the op the user called, not the conversion
                 message = str(e).removeprefix("tensor: ")
                 raise type(e)(f"{name}: argument {len(out)}: {message}") from None

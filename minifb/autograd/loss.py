@@ -47,7 +47,8 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be (N, C), got shape {logits.shape}")
     if logits.data.dtype.kind != "f":
-        raise TypeError(f"cross_entropy: logits must be floating point, got {logits.dtype} of shape {logits.shape}")
+        raise TypeError(f"cross_entropy: logits must be floating point, got {logits.dtype} of shape "
+                        f"{logits.shape}")
     if y.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be integers (class indices), got {y.dtype} labels of shape "
                         f"{tuple(y.shape)} for logits of shape {logits.shape}")

@@ -187,12 +187,13 @@ def split(x, sections, axis=0):
         if sections <= 0 or n % sections:
             raise ValueError(f"split: axis {axis} of length {n} cannot be split into {sections} equal parts")
         bounds = list(range(0, n, n // sections)) + [n]
-    elif isinstance(sections, (list, tuple)) and all(isinstance(b, (int, np.integer)) and not isinstance(b, bool)
-                                                     for b in sections):
+    elif isinstance(sections, (list, tuple)) and all(
+            isinstance(b, (int, np.integer)) and not isinstance(b, bool) for b in sections):
         bounds = [0] + [int(b) for b in sections] + [n]
         if any(lo > hi for lo, hi in zip(bounds[:-1], bounds[1:])):
-            raise ValueError(f"split: the indices {list(sections)} must increase within [0, {n}] along axis {axis} "
-                             f"of shape {x.shape} (they are where pieces start, as in numpy.split, not sizes)")
+            raise ValueError(f"split: the indices {list(sections)} must increase within [0, {n}] along "
+                             f"axis {axis} of shape {x.shape} (they are where pieces start, as in "
+                             f"numpy.split, not sizes)")
     else:
         raise TypeError(f"split: sections must be an integer or a list of indices, got {sections!r}")
     slicer = [slice(None)] * x.ndim
@@ -209,7 +210,8 @@ def pad(x, pad_width, value=0.0):
     if x.ndim == 0:
         return x  # a 0-d tensor has no axis to pad
     widths = np.asarray(pad_width, dtype=object)
-    if widths.size == 0 or any(isinstance(w, bool) or not isinstance(w, (int, np.integer)) for w in widths.ravel()):
+    integers = all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) for w in widths.ravel())
+    if widths.size == 0 or not integers:
         raise TypeError(f"pad: pad_width must be integers, got {pad_width!r}")
     try:
         pw = np.broadcast_to(widths.astype(int), (x.ndim, 2))

@@ -30,7 +30,8 @@ def _numeric_dtype(who: str, dtype) -> np.dtype:
 def _host_array(data) -> np.ndarray:
     """Python data (numbers, nested lists of one shape) as a NumPy array of numbers, or a clear error."""
     if data is None or isinstance(data, (str, bytes)):
-        raise TypeError(f"tensor: cannot make a tensor from {data!r}; expected numbers or (nested) lists of numbers")
+        raise TypeError(f"tensor: cannot make a tensor from {data!r}; expected numbers or (nested) lists of "
+                        f"numbers")
     try:
         array = np.asarray(data)
     except ValueError:  # NumPy's "inhomogeneous shape": lists of different lengths

@@ -142,7 +142,8 @@ def log_mel_spectrogram(waveforms, sample_rate: int = 16000, n_fft: int = 512, w
     if waveforms.ndim != 2 or waveforms.dtype.kind != "f":
         raise ValueError(f"log_mel_spectrogram: expected float waveforms (B, T), got {waveforms.dtype} "
                          f"{waveforms.shape} (scale int16 PCM with pcm16_to_float)")
-    for label, value in (("n_fft", n_fft), ("win_length", win_length), ("hop_length", hop_length), ("n_mels", n_mels)):
+    sizes = (("n_fft", n_fft), ("win_length", win_length), ("hop_length", hop_length), ("n_mels", n_mels))
+    for label, value in sizes:
         checks.integer("log_mel_spectrogram", label, value, 1)
     checks.number("log_mel_spectrogram", "sample_rate", sample_rate, 0, low_open=True)
     checks.number("log_mel_spectrogram", "floor", floor, 0, low_open=True)  # log(floor) must be a number

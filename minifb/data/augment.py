@@ -54,11 +54,14 @@ def _per_channel(who, name, values, channels):
 
 def normalize(images, mean=MEAN, std=STD, dtype=np.float32):
     """uint8 channels-last images (N, H, W, C) -> float NCHW (x / 255 - mean) / std per channel."""
-    checks.array("normalize", "images", images, kinds="biuf", what="channels-last images (N, H, W, C) of numbers")
+    checks.array("normalize", "images", images, kinds="biuf",
+                 what="channels-last images (N, H, W, C) of numbers")
     channels = len(mean) if hasattr(mean, "__len__") else 3
     if images.ndim != 4 or images.shape[-1] != channels:
-        raise ValueError(f"normalize: expected channels-last images (N, H, W, {channels}), got shape {images.shape}")
-    mean, std = (_per_channel("normalize", label, v, images.shape[-1]) for label, v in (("mean", mean), ("std", std)))
+        raise ValueError(f"normalize: expected channels-last images (N, H, W, {channels}), got shape "
+                         f"{images.shape}")
+    mean = _per_channel("normalize", "mean", mean, images.shape[-1])
+    std = _per_channel("normalize", "std", std, images.shape[-1])
     if not (std > 0).all():
         raise ValueError(f"normalize: std must be > 0 for every channel, got {tuple(std.tolist())}")
     if np.dtype(dtype).kind != "f":

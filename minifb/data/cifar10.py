@@ -45,8 +45,8 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"load_cifar10: {path} holds data or labels that are not arrays ({e})") from None
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.ndim != 1 \
             or labels.dtype.kind not in "iu" or len(labels) != len(data):
-        raise ValueError(f"load_cifar10: {path} holds data {data.dtype} {data.shape} and labels {labels.dtype} "
-                         f"{labels.shape}; expected (N, 3072) uint8 and N integer labels")
+        raise ValueError(f"load_cifar10: {path} holds data {data.dtype} {data.shape} and labels "
+                         f"{labels.dtype} {labels.shape}; expected (N, 3072) uint8 and N integer labels")
     if labels.size and (labels.min() < 0 or labels.max() >= len(CLASSES)):
         raise ValueError(f"load_cifar10: {path} holds labels from {labels.min()} to {labels.max()}; "
                          f"CIFAR-10 labels are 0..{len(CLASSES) - 1}")

@@ -43,7 +43,8 @@ class DataLoader:
         if seed is not None:
             checks.integer("DataLoader", "seed", seed, 0)
         if transform is not None and not callable(transform):
-            raise TypeError(f"DataLoader: transform must be a function (batch, rng) -> batch, got {transform!r}")
+            raise TypeError(f"DataLoader: transform must be a function (batch, rng) -> batch, got "
+                            f"{transform!r}")
         lengths = [len(a) for a in arrays]
         if len(set(lengths)) != 1:
             raise ValueError(f"DataLoader: arrays must have the same length, got shapes {[a.shape for a in arrays]}")

@@ -34,8 +34,8 @@ class CNN(StagedNetwork):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, image_size: int = 32,
                  widths=(32, 64, 128), hidden: int = 256, dropout: float = 0.5):
-        for label, value in (("num_classes", num_classes), ("in_channels", in_channels), ("image_size", image_size),
-                             ("hidden", hidden)):
+        for label, value in (("num_classes", num_classes), ("in_channels", in_channels),
+                             ("image_size", image_size), ("hidden", hidden)):
             checks.integer("CNN", label, value, 1)
         checks.number("CNN", "dropout", dropout, 0, 1)
         checks.sizes("CNN", "widths", widths, 3)

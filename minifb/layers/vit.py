@@ -78,8 +78,8 @@ class EncoderBlock(Module):
         if hidden is not None:
             checks.integer("EncoderBlock", "hidden", hidden, 1)
         elif int(dim * mlp_ratio) < 1:
-            raise ValueError(f"EncoderBlock: mlp_ratio {mlp_ratio} gives an MLP of {int(dim * mlp_ratio)} units "
-                             f"for dim {dim}")
+            raise ValueError(f"EncoderBlock: mlp_ratio {mlp_ratio} gives an MLP of {int(dim * mlp_ratio)} "
+                             f"units for dim {dim}")
         super().__init__()
         if mixer_norm not in MIXER_NORMS:
             raise ValueError(f"EncoderBlock: mixer_norm must be one of {MIXER_NORMS}, got {mixer_norm!r}")
