@@ -69,6 +69,39 @@ OPS = {
     "linear": ((x(2, 4), x(3, 4), x(3)), {}), "self_attention": ((x(2, 3, 12), 2), {"p": 0.1, "training": True}),
     "gate_heads": ((x(2, 2), x(2, 3, 4), x(2, 3, 4)), {}),
     "frame_tokens": ((x(2, 5, 3), 4, 3), {}), "overlap_add_tokens": ((x(2, 3, 4, 3), 5), {}),
+    "arccos": ((x(2, 4),), {}),
+    "arccosh": ((x(2, 4),), {}),
+    "arcsin": ((x(2, 4),), {}),
+    "arcsinh": ((x(2, 4),), {}),
+    "arctan": ((x(2, 4),), {}),
+    "arctanh": ((x(2, 4),), {}),
+    "ceil": ((x(2, 4),), {}),
+    "cos": ((x(2, 4),), {}),
+    "cosh": ((x(2, 4),), {}),
+    "expm1": ((x(2, 4),), {}),
+    "floor": ((x(2, 4),), {}),
+    "log10": ((x(2, 4),), {}),
+    "log1p": ((x(2, 4),), {}),
+    "log2": ((x(2, 4),), {}),
+    "reciprocal": ((x(2, 4),), {}),
+    "sign": ((x(2, 4),), {}),
+    "sin": ((x(2, 4),), {}),
+    "sinh": ((x(2, 4),), {}),
+    "square": ((x(2, 4),), {}),
+    "tan": ((x(2, 4),), {}),
+    "ravel": ((x(2, 4),), {}),
+    "arctan2": ((x(2, 4), x(2, 4)), {}), "logaddexp": ((x(2, 4), x(2, 4)), {}),
+    "remainder": ((x(2, 4), 0.3), {}), "outer": ((x(3), x(4)), {}), "tensordot": ((x(2, 4), x(4, 3)), {"axes": 1}),
+    "einsum": (("ij,jk->ik", x(2, 4), x(4, 3)), {}),
+    "cumsum": ((x(2, 4),), {"axis": 1}), "cumprod": ((x(2, 4),), {"axis": 1}), "diff": ((x(2, 4),), {"n": 1, "axis": 1}),
+    "prod": ((x(2, 4),), {"axis": 1, "keepdims": True}), "std": ((x(2, 4),), {"axis": 1, "keepdims": True, "ddof": 1}),
+    "flip": ((x(2, 4),), {"axis": 1}), "roll": ((x(2, 4), 1), {"axis": 1}), "repeat": ((x(2, 4), 2), {"axis": 1}),
+    "tile": ((x(2, 4), (2, 1)), {}), "moveaxis": ((x(2, 3, 4), 0, 2), {}), "round": ((x(2, 4),), {"decimals": 1}),
+    "diagonal": ((x(3, 3),), {"offset": 1, "axis1": 0, "axis2": 1}),
+    "trace": ((x(3, 3),), {"offset": 0, "axis1": 0, "axis2": 1}),
+    "tril": ((x(3, 3),), {"k": 0}), "triu": ((x(3, 3),), {"k": 1}),
+    "fftn": ((x(2, 4),), {"s": (2, 4), "axes": (0, 1)}), "ifftn": ((z(2, 4),), {"axes": (0, 1)}),
+    "rfftn": ((x(2, 4),), {"axes": (0, 1)}), "irfftn": ((z(2, 3),), {"s": (2, 4), "axes": (0, 1)}),
     "haar_wavedec": ((x(2, 8), 2), {"axis": 1}), "haar_wavedec2": ((x(8, 8), 2), {"axes": (0, 1)}),
     "haar_waverec": (([x(2, 2), x(2, 2), x(2, 4)],), {"axis": 1, "length": 8}),
     "haar_waverec2": (([x(2, 2), (x(2, 2), x(2, 2), x(2, 2))],), {"axes": (0, 1), "shape": (4, 4)}),
@@ -87,11 +120,14 @@ BAD = {
     "norm": ["unit", None], "length": [2.5, 99], "levels": [0, 1.5, "a"], "stride": [0, 1.5, "a"],
     "padding": [-1, 1.5, "a"], "kernel": [0, 2.5, "a"], "output_size": [0, 2.5], "value": ["a", None],
     "low": ["a", 1j], "high": ["a", 1j], "sections": [2.5, "a", [3, 1]], "pad_width": [1.5, "a", -1],
-    "dtype": [str, object, "nonsense"], "heads": [0, 1.5, "a"], "window": [3, 2.5, "a"], "frames": [-1, 1.5, "a"],
+    "dtype": [str, object, "nonsense"], "offset": [1.5, "a"], "axis1": [1.5, "a"], "axis2": [1.5, "a"],
+    "k": [1.5, "a"], "decimals": [1.5, "a"], "repeats": [1.5, "a", -1], "shift": [1.5, "a"], "reps": [1.5, "a", -1],
+    "source": [1.5, "a", 9], "destination": [1.5, "a", 9], "subscripts": [None, 3, "ij,jk->ikq"], "heads": [0, 1.5, "a"], "window": [3, 2.5, "a"], "frames": [-1, 1.5, "a"],
     "weight": [None, "abc"], "qkv": NOT_A_TENSOR, "alpha": NOT_A_TENSOR, "global_out": NOT_A_TENSOR,
     "local_out": NOT_A_TENSOR, "pieces": NOT_A_TENSOR, "device": ["gpu", None], "index": [99, 2.5],
 }
-TENSOR_ARGUMENTS = {"x", "a", "b", "z", "re", "im", "logits", "approx", "detail", "ll", "lh", "hl", "hh", "w"}
+OP_BAD = {("diff", "n"): [-1, 2.5, "a"]}  # diff with n = 0 is x itself, as in NumPy
+TENSOR_ARGUMENTS = {"x", "y", "a", "b", "operands", "z", "re", "im", "logits", "approx", "detail", "ll", "lh", "hl", "hh", "w"}
 
 
 def test_every_op_has_a_valid_call():
@@ -107,14 +143,14 @@ def bad_calls():
     for name, (args, kwargs) in OPS.items():
         parameters = list(inspect.signature(getattr(mf, name)).parameters)
         for i, value in enumerate(args):
-            label = parameters[i]
-            values = NOT_A_TENSOR if label in TENSOR_ARGUMENTS else BAD.get(label, [])
+            label = parameters[min(i, len(parameters) - 1)]  # einsum's *operands: one name for them all
+            values = NOT_A_TENSOR if label in TENSOR_ARGUMENTS else OP_BAD.get((name, label), BAD.get(label, []))
             if label in DEFAULTS[name] and DEFAULTS[name][label] is None:
                 values = [v for v in values if v is not None]  # None is this argument's default
             for j, bad in enumerate(values):
                 yield f"{name}-{label}-{j}", name, args[:i] + (bad,) + args[i + 1:], kwargs
         for label in kwargs:
-            for j, bad in enumerate(BAD.get(label, [])):
+            for j, bad in enumerate(OP_BAD.get((name, label), BAD.get(label, []))):
                 if bad is not None or DEFAULTS[name].get(label, inspect.Parameter.empty) is not None:
                     yield f"{name}-{label}-{j}", name, args, {**kwargs, label: bad}
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import get_array_module
-from .function import normalize_axes, normalize_axis, primitive
+from .function import integers, normalize_axes, normalize_axis, primitive
 from .shape import reshape, transpose
 from .tensor import Tensor
 
@@ -28,11 +28,9 @@ def flip(x, axis=None):
 def roll(x, shift, axis=None):
     """Shift cyclically by ``shift`` along ``axis`` (None: the flattened tensor, shape kept, as NumPy);
     dL/dx = roll(g, -shift)."""
-    shifts = (shift,) if isinstance(shift, (int, np.integer)) else tuple(shift)
-    if not all(isinstance(s, (int, np.integer)) for s in shifts):
-        raise TypeError(f"roll: shift must be an integer or integers, got {shift!r}")
+    shifts = integers("roll", "shift", shift)
     if axis is not None:
-        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+        axes = integers("roll", "axis", axis)
         axis = tuple(normalize_axis("roll", a, x.ndim, x.shape) for a in axes)
         if len(shifts) != len(axis) and len(shifts) != 1:
             raise ValueError(f"roll: {len(shifts)} shifts for {len(axis)} axes {axis}")
@@ -76,8 +74,8 @@ def repeat(x, repeats, axis=None):
 def tile(x, reps):
     """The tensor repeated ``reps`` times along each axis, as ``numpy.tile`` (x and reps padded with
     leading 1s to one length); an output axis of length r s reads as (r, s), and the VJP sums over r."""
-    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
-    if not all(isinstance(r, (int, np.integer)) and r >= 0 for r in reps):
+    reps = integers("tile", "reps", reps)
+    if not all(r >= 0 for r in reps):
         raise ValueError(f"tile: reps must be integers >= 0, got {reps}")
     d = max(len(reps), x.ndim)
     shape = (1,) * (d - x.ndim) + x.shape
@@ -95,8 +93,8 @@ def tile(x, reps):
 def moveaxis(x, source, destination):
     """Move axes ``source`` to positions ``destination`` (the others keep their order), as
     ``numpy.moveaxis``: a transpose, whose VJP applies the inverse permutation."""
-    source = (source,) if isinstance(source, (int, np.integer)) else tuple(source)
-    destination = (destination,) if isinstance(destination, (int, np.integer)) else tuple(destination)
+    source = integers("moveaxis", "source", source)
+    destination = integers("moveaxis", "destination", destination)
     if len(source) != len(destination):
         raise ValueError(f"moveaxis: {len(source)} source axes {source} but {len(destination)} "
                          f"destinations {destination}")

@@ -296,6 +296,15 @@ def normalize_axis(name: str, axis: int, ndim: int, shape=None) -> int:
     return int(axis) % ndim
 
 
+def integers(name: str, what: str, value) -> tuple:
+    """One integer or a tuple/list of them as a tuple, or an error naming the op and ``what``."""
+    values = (value,) if isinstance(value, (int, np.integer)) else value
+    if not isinstance(values, (tuple, list)) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{name}: {what} must be an integer or a tuple of integers, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
 def normalize_axes(name: str, axis, ndim: int, shape=None):
     """None (all axes) or a sorted tuple of non-negative axes."""
     if axis is None:

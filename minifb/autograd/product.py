@@ -6,6 +6,7 @@ ends, which needs no division: prod_{j != i} x_j = (x_0 ... x_{i-1}) (x_{i+1} ..
 """
 from __future__ import annotations
 
+from .. import checks
 from ..backend import get_array_module
 from .function import conj, normalize_axes, primitive
 from .reduction import _expand_back
@@ -15,6 +16,7 @@ from .reduction import _expand_back
 def prod(x, axis=None, keepdims=False):
     """Product over ``axis`` (None: all);  dL/dx_i = g conj(prod_{j != i} x_j), exact at zeros."""
     axes = normalize_axes("prod", axis, x.ndim, x.shape)
+    checks.flag("prod", "keepdims", keepdims)
     xp = get_array_module(x.data)
     out = x.data.prod(axis=axes, keepdims=keepdims)
 

@@ -6,8 +6,9 @@ writes g back onto that diagonal of a zero array.
 """
 from __future__ import annotations
 
+from .. import checks
 from ..backend import get_array_module
-from .function import normalize_axis, primitive
+from .function import normalize_axis, primitive, tensors
 from .reduction import sum as _sum
 
 
@@ -61,4 +62,7 @@ def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1):
 
 def trace(x, offset: int = 0, axis1: int = 0, axis2: int = 1):
     """The sum of diagonal(x, offset, axis1, axis2) over its last axis, as ``numpy.trace``."""
+    (x,) = tensors("trace", x)
+    for label, value in (("offset", offset), ("axis1", axis1), ("axis2", axis2)):
+        checks.integer("trace", label, value)
     return _sum(diagonal(x, offset, axis1, axis2), axis=-1)
