@@ -107,7 +107,7 @@ OPS = {
     "haar_waverec2": (([x(2, 2), (x(2, 2), x(2, 2), x(2, 2))],), {"axes": (0, 1), "shape": (4, 4)}),
 }
 ALIASES = {"permute": "transpose", "to_device": "to"}  # the names their tape nodes carry
-NOT_OPS = {"tensor", "no_grad", "enable_grad", "is_grad_enabled", "tape_length", "gradcheck", "detect_anomaly",
+NOT_OPS = {"tensor", "from_dlpack", "no_grad", "enable_grad", "is_grad_enabled", "tape_length", "gradcheck", "detect_anomaly",
            "is_anomaly_enabled", "set_detect_anomaly"}
 
 # Bad values by argument name; the arguments that hold tensors get the NOT_A_TENSOR values.
@@ -198,6 +198,7 @@ def test_known_cases_with_their_messages():
     cases = [
         (lambda: mf.split(four, [3, 1]), ValueError, r"split: the indices \[3, 1\] must increase within \[0, 4\]"),
         (lambda: mf.pad(four, 1.5), TypeError, r"pad: pad_width must be integers, got 1.5"),
+        (lambda: mf.from_dlpack([1, 2]), TypeError, r"from_dlpack: needs an object with __dlpack__ .*got list"),
         (lambda: mf.tensor(None), TypeError, r"tensor: cannot make a tensor from None"),
         (lambda: mf.tensor("abc"), TypeError, r"tensor: cannot make a tensor from 'abc'"),
         (lambda: mf.tensor([[1], [2, 3]]), ValueError, r"tensor: the nested lists are ragged"),
