@@ -247,10 +247,14 @@ def run(args) -> int:
                          f"of {group.world_size} (RANK, WORLD_SIZE)")
     parallel = distributed.connect(group) if group.world_size > 1 else None  # before the GPU is used
     try:
-        return train_in_folder(args, config, parallel)
-    finally:
-        if parallel is not None:
-            parallel.communicator.close()
+        status = train_in_folder(args, config, parallel)
+    except BaseException:
+        if parallel is not None:  # the other ranks may be waiting in a collective that never comes
+            parallel.communicator.abort()
+        raise
+    if parallel is not None:
+        parallel.communicator.close()
+    return status
 
 
 def train_in_folder(args, config: dict, parallel: DataParallel | None) -> int:

@@ -40,7 +40,11 @@ class Communicator:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Release the communicator (collectives after it are an error)."""
+        """Release the communicator once its collectives are done (collectives after it are an error)."""
+
+    def abort(self) -> None:
+        """Release it without waiting for collectives that may never complete (a rank failed)."""
+        self.close()
 
     # ---- host values, for the few numbers of an epoch (metrics, checksums, decisions) --------------
     def all_reduce_values(self, values, op: str = "sum") -> np.ndarray:

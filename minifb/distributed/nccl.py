@@ -103,3 +103,8 @@ class NcclCommunicator(Communicator):
             self._stream.synchronize()
             self._comm.destroy()
             self._comm = None
+
+    def abort(self) -> None:
+        if self._comm is not None:  # ncclCommAbort: no waiting for the other ranks
+            self._comm.abort()
+            self._comm = None
