@@ -20,10 +20,13 @@ alone writes the run folder. One process is exactly the single-device loop.
 The options and recipes are in minifb/recipes.py, the data and its pipelines in
 minifb/data/tasks.py. The loop is lean on the GPU: the whole raw dataset sits on the device and is
 augmented there, and loss and accuracy are summed on the device and read once per epoch (and every
-``PROGRESS_EVERY`` steps for the progress bar).
+``PROGRESS_EVERY`` steps for the progress bar). A training loss that is not finite stops the run
+at the first of those readings that sees it (on the CPU, where a reading costs nothing, at its
+step), naming the epoch and the steps; the checkpoint keeps the last epoch that finished finite.
 """
 from __future__ import annotations
 
+import math
 import pathlib
 import time
 from typing import Callable
@@ -44,6 +47,25 @@ from .run_folder import append_line, keep_epochs_up_to, last_record, to_json, wr
 # Known to callers as minifb.train.<name> as well:
 from .data.tasks import subset  # noqa: F401
 from .recipes import FEEDBACK_SETTINGS, model_config, recipe  # noqa: F401
+
+class NonFiniteLoss(RuntimeError):
+    """The training (or test) loss became NaN or infinite: the run stops, its checkpoint kept."""
+
+
+def _check_finite(loss_sum: float, seen: int, epoch: int, first: int, last: int, steps: int) -> None:
+    """Raise unless the loss summed over the steps so far is finite; the bad step is in first..last."""
+    if math.isfinite(loss_sum):
+        return
+    where = f"step {last}" if first == last else f"between steps {first} and {last}"
+    raise NonFiniteLoss(f"train: the training loss is {loss_sum / max(seen, 1)} in epoch {epoch}, {where} of "
+                        f"{steps} (a learning rate too high, or NaN in the data? minifb.detect_anomaly() "
+                        f"names the op that made it)")
+
+
+def _reads_are_free(xp) -> bool:
+    """Reading a loss on the host costs nothing for NumPy; on the GPU it waits for the device."""
+    return xp is np
+
 
 PROGRESS_EVERY = 50  # steps between the progress bar's loss readings (each one waits for the GPU)
 EVAL_BATCH = 500
@@ -90,6 +112,8 @@ def train_one_epoch(model, optimizer, data: TaskData, batch_size: int, seed: int
     batches = xp.asarray(batches)
     model.train()
     loss_sum, correct, seen = xp.zeros((), xp.float64), xp.zeros((), xp.int64), 0
+    every_step = _reads_are_free(xp) and parallel is None  # with parallel, all ranks check together
+    finite_until = 0  # the steps known to have had finite losses
     start = time.perf_counter()
     bar = tqdm(range(len(batches)), desc=f"epoch {epoch}", unit="batch", leave=False, disable=not progress)
     for i in bar:
@@ -101,13 +125,21 @@ def train_one_epoch(model, optimizer, data: TaskData, batch_size: int, seed: int
         loss_sum += loss * len(index)
         correct += (logits.argmax(axis=1) == y).sum()
         seen += len(index)
+        if every_step:
+            _check_finite(float(loss_sum), seen, epoch, i + 1, i + 1, len(batches))
+            finite_until = i + 1
         if progress and (i + 1) % PROGRESS_EVERY == 0:
             check()
-            bar.set_postfix(loss=f"{float(loss_sum) / seen:.4f}")
+            total = float(loss_sum)
+            if parallel is None:
+                _check_finite(total, seen, epoch, finite_until + 1, i + 1, len(batches))
+                finite_until = i + 1
+            bar.set_postfix(loss=f"{total / seen:.4f}")
     check()
     loss_sum, correct = float(loss_sum), int(correct)  # waits for the GPU once
     if parallel is not None:  # the sums of all ranks
         loss_sum, correct, seen = parallel.communicator.all_reduce_values([loss_sum, correct, seen])
+    _check_finite(loss_sum, seen, epoch, finite_until + 1, len(batches), len(batches))
     loss_mean, accuracy = loss_sum / seen, int(correct) / seen
     seconds = time.perf_counter() - start
     return {"train_loss": loss_mean, "train_accuracy": accuracy, "seconds": seconds,
@@ -176,14 +208,23 @@ def _epochs(model, optimizer, data, config, out, start_epoch, stop_after, time_l
     for done, epoch in enumerate(range(start_epoch, config["epochs"] + 1), 1):
         epoch_start = time.perf_counter()
         record = {"epoch": epoch, "lr": optimizer.lr}  # at the epoch's start
-        record.update(train_one_epoch(model, optimizer, data, config["batch_size"], config["seed"], epoch,
-                                      config["label_smoothing"], schedule, progress, step, parallel))
+        kept = (f"{out / 'checkpoint.npz'} keeps epoch {epoch - 1}, the last with finite losses" if epoch > 1
+                else "no checkpoint was written")
+        try:
+            record.update(train_one_epoch(model, optimizer, data, config["batch_size"], config["seed"], epoch,
+                                          config["label_smoothing"], schedule, progress, step, parallel))
+        except NonFiniteLoss as e:
+            raise NonFiniteLoss(f"{e}; {kept}") from None
         if parallel is not None:
             check_identical(model, parallel.communicator, f"after epoch {epoch}")
         if data.val_x is not None:  # the validation split, under val_ names
             validation = evaluate(model, data.val_x, data.val_y, data.prepare)
             record.update({"val" + k[len("test"):]: v for k, v in validation.items() if k.startswith("test")})
         record.update(evaluate(model, data.test_x, data.test_y, data.prepare))
+        if not math.isfinite(record["test_loss"]):  # the epoch's last updates broke the weights
+            raise NonFiniteLoss(f"train: the test loss after epoch {epoch} is {record['test_loss']} (the "
+                                f"training loss was finite up to the epoch's last step, the weights after it "
+                                f"are not); {kept}")
         bar.set_postfix(test_accuracy=f"{record['test_accuracy']:.4f}")
         bar.update(1)
         # Metrics first, then the checkpoint: an interruption in between leaves a metrics line
@@ -247,7 +288,10 @@ def run(args) -> int:
                          f"of {group.world_size} (RANK, WORLD_SIZE)")
     parallel = distributed.connect(group) if group.world_size > 1 else None  # before the GPU is used
     try:
-        status = train_in_folder(args, config, parallel)
+        # Overflow and NaN are caught where they matter, as a loss that is not finite (NonFiniteLoss,
+        # one line naming the epoch and the steps); NumPy's warnings on the way there are noise.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            status = train_in_folder(args, config, parallel)
     except BaseException:
         if parallel is not None:  # the other ranks may be waiting in a collective that never comes
             parallel.communicator.abort()
