@@ -62,6 +62,18 @@ def as_pair(name: str, what: str, value, minimum: int) -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
+def _conv_without_channels(xp, x, w, b, shape):
+    """conv2d with C = 0 or Cout = 0: out = b broadcast (0 without bias);  dL/db = sum of g, the others 0."""
+    out = xp.zeros(shape, dtype=x.data.dtype)
+    if b is not None:
+        out += b.data[:, None, None]
+
+    def vjp(g):
+        grads = (xp.zeros_like(x.data), xp.zeros_like(w.data))
+        return grads + (() if b is None else (g.sum(axis=(0, 2, 3)),))
+    return out, vjp
+
+
 def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     """Positions of a kernel along one axis: floor((size + 2 padding - kernel) / stride) + 1."""
     return (size + 2 * padding - kernel) // stride + 1
@@ -82,6 +94,8 @@ def conv2d(x, w, b=None, stride=1, padding=0):
     c_out, _, kh, kw = w.shape
     geometry = _Geometry(c, h, wd, c_out, kh, kw, stride, padding)
     xp = get_array_module(x.data)
+    if c == 0 or c_out == 0:  # no channels in or out: a sum over nothing, the bias alone (empty gradients)
+        return _conv_without_channels(xp, x, w, b, (n, c_out, geometry.out_h, geometry.out_w))
     w2 = w.data.reshape(c_out, -1)
     x_data = xp.ascontiguousarray(x.data)
     out = xp.empty((n, c_out, geometry.out_h, geometry.out_w), dtype=x.data.dtype)

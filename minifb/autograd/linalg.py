@@ -2,6 +2,8 @@
 ``linear``, the affine map of a layer."""
 from __future__ import annotations
 
+import math
+
 from ..backend import matmul as array_matmul
 from .function import broadcast_shape, conj, primitive, sum_leading, unbroadcast
 
@@ -50,13 +52,14 @@ def linear(x, weight, bias=None):
                          f"(expected (..., {weight.shape[1] if weight.ndim == 2 else 'in'}) and (out, in))")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-    x2 = x.data.reshape(-1, weight.shape[1])
+    m = math.prod(x.shape[:-1])  # not -1: reshape cannot infer it when a size is 0
+    x2 = x.data.reshape(m, weight.shape[1])
     out = array_matmul(x2, weight.data.T)
     if bias is not None:
         out += bias.data
 
     def rows(g):
-        return g.reshape(-1, weight.shape[0])
+        return g.reshape(m, weight.shape[0])
     return out.reshape(x.shape[:-1] + (weight.shape[0],)), (
         lambda g: array_matmul(rows(g), conj(weight.data)).reshape(x.shape),
         lambda g: array_matmul(rows(g).T, conj(x2)),

@@ -9,6 +9,8 @@ from .tensor import Tensor
 
 
 def _log_softmax_array(x, axis):
+    if x.size == 0:  # nothing to normalise (max has no identity): the empty result
+        return x.copy()
     xp = get_array_module(x)
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))

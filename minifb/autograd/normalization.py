@@ -14,6 +14,8 @@ instead of a dozen elementwise kernels and reductions: the same equations, fewer
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import checks
@@ -62,7 +64,7 @@ def batch_norm(x, weight=None, bias=None, running_mean=None, running_var=None, t
         raise ValueError("batch_norm: evaluation mode (training=False) needs running_mean and running_var")
 
     n_batch = x.shape[0]
-    x3 = x.data.reshape(n_batch, channels, -1)  # (N, C, L): every statistic is over N and L
+    x3 = x.data.reshape(n_batch, channels, math.prod(x.shape[2:]))  # (N, C, L): statistics over N and L
     n = n_batch * x3.shape[2]
     if training:
         if n < 2:

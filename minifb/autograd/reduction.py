@@ -103,9 +103,11 @@ def _extreme(name, x, axis, keepdims):
     """The forward and VJP of max/min."""
     if x.is_complex:
         raise TypeError(f"{name}: complex numbers are not ordered (got {x.dtype})")
-    if x.size == 0:
-        raise ValueError(f"{name}: the tensor of shape {x.shape} is empty")
     axes = normalize_axes(name, axis, x.ndim, x.shape)
+    empty = [i for i in (range(x.ndim) if axes is None else axes) if x.shape[i] == 0]
+    if empty or (axes is None and x.size == 0):  # as NumPy: no identity to start a max or min from
+        raise ValueError(f"{name}: the tensor of shape {x.shape} is empty along the reduced axes "
+                         f"{tuple(empty) or 'all'} (no identity to start from, as in NumPy)")
     checks.flag(name, "keepdims", keepdims)
     out = getattr(x.data, name)(axis=axes, keepdims=keepdims)
 
@@ -136,8 +138,11 @@ def logsumexp(x, axis=None, keepdims=False):
     axes = normalize_axes("logsumexp", axis, x.ndim, x.shape)
     checks.flag("logsumexp", "keepdims", keepdims)
     xp = get_array_module(x.data)
-    m = x.data.max(axis=axes, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)
+    if x.size:
+        m = x.data.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+    else:  # max has no identity; the sum of no exponentials is 0, so the result is -inf (or empty)
+        m = xp.zeros([1 if axes is None or i in axes else s for i, s in enumerate(x.shape)], x.data.dtype)
     lse = xp.log(xp.exp(x.data - m).sum(axis=axes, keepdims=True)) + m
     kept = [s for i, s in enumerate(x.shape) if axes is not None and i not in axes]
     out = lse if keepdims else lse.reshape(kept)

@@ -6,6 +6,8 @@ permutation, sum over expanded axes, scatter-add into the indexed places.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backend
@@ -103,7 +105,8 @@ def flatten(x, start=0, end=-1):
     start, end = (normalize_axis("flatten", i, x.ndim, x.shape) for i in (start, end))
     if start > end:
         raise ValueError(f"flatten: start axis {start} comes after end axis {end}")
-    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
+    merged = math.prod(x.shape[start:end + 1])  # not -1: reshape cannot infer it when a size is 0
+    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
 
 
 def _index_arrays(index, xp):
