@@ -37,7 +37,8 @@ def stored_run(path) -> dict:
     meta, _ = read_checkpoint(path, "eval", prefixes=())
     extra = meta.get("extra") or {}
     if not isinstance(extra, dict) or "config" not in extra:
-        raise ValueError(f"eval: {path} holds no training settings; was it written by `python -m minifb train`?")
+        raise ValueError(f"eval: {path} holds no training settings; was it written by `python -m minifb "
+                         "train`?")
     return extra
 
 

@@ -447,7 +447,8 @@ class CosineWarmup(Schedule):
         checks.integer("CosineWarmup", "total_steps", total_steps, 1)
         checks.number("CosineWarmup", "min_lr", min_lr, 0)
         if not 0 <= warmup_steps < total_steps:
-            raise ValueError(f"CosineWarmup: need 0 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}")
+            raise ValueError(f"CosineWarmup: need 0 <= warmup_steps < total_steps, got {warmup_steps} and "
+                             f"{total_steps}")
         self.warmup_steps, self.total_steps, self.min_lr = warmup_steps, total_steps, float(min_lr)
         super().__init__(optimizer)
 
@@ -490,7 +491,8 @@ class OneCycle(Schedule):
         checks.number("OneCycle", "div_factor", div_factor, 0, low_open=True)
         checks.number("OneCycle", "final_div_factor", final_div_factor, 0, low_open=True)
         if total_steps < 2 or not 0 < pct_start < 1:
-            raise ValueError(f"OneCycle: need total_steps >= 2 and 0 < pct_start < 1, got {total_steps} and {pct_start}")
+            raise ValueError(f"OneCycle: need total_steps >= 2 and 0 < pct_start < 1, got {total_steps} and "
+                             f"{pct_start}")
         self.max_lr, self.total_steps, self.pct_start = float(max_lr), total_steps, pct_start
         self.initial_lr = self.max_lr / div_factor
         self.final_lr = self.initial_lr / final_div_factor

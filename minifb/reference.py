@@ -142,7 +142,8 @@ def run(args) -> int:
         try:
             shape = tuple(int(s) for s in args.input_shape.split(","))
         except ValueError:
-            raise ValueError(f"reference: --input-shape must be C,H,W integers, got {args.input_shape!r}") from None
+            raise ValueError(f"reference: --input-shape must be C,H,W integers, "
+                             f"got {args.input_shape!r}") from None
     arrays = export(args.model, args.seed, args.batch, settings, args.dtype, args.device, shape,
                     args.keep_init)
     write(args.out, arrays)

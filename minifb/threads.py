@@ -5,7 +5,8 @@ time waiting for them: a small FeedbackCNN's training step measured 4 to 13 time
 OpenBLAS threads than with 1 on two cores shared with other work. OpenBLAS reads its thread count
 only when it loads, so changing it afterwards takes its own ``openblas_set_num_threads``
 function, found here in the OpenBLAS library that NumPy has loaded (NumPy's wheels bundle one;
-its symbols carry a prefix and a suffix). Elsewhere (another BLAS, another system) nothing changes and the block runs as is.
+its symbols carry a prefix and a suffix). Elsewhere (another BLAS, another system) nothing
+changes and the block runs as is.
 """
 from __future__ import annotations
 

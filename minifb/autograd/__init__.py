@@ -43,8 +43,8 @@ from .linalg import linear, matmul
 from .loss import cross_entropy, log_softmax, softmax
 from .reduction import logsumexp, max, mean, min, std, sum, var
 from .select import clip, maximum, minimum, where
-from .shape import (astype, concatenate, expand, flatten, getitem, pad, permute, reshape, split, squeeze, stack,
-                    swapaxes, to_device, transpose, unsqueeze)
+from .shape import (astype, concatenate, expand, flatten, getitem, pad, permute, reshape, split, squeeze,
+                    stack, swapaxes, to_device, transpose, unsqueeze)
 from .tape import enable_grad, is_grad_enabled, no_grad, tape_length
 from .unary import abs, exp, gelu, log, relu, sigmoid, sqrt, tanh
 from .dropout import dropout
@@ -63,7 +63,8 @@ from .cumulative import cumprod, cumsum, diff
 from .arrange import flip, moveaxis, ravel, repeat, roll, tile
 from .triangle import diagonal, trace, tril, triu
 from .contraction import einsum, outer, tensordot
-from .wavelet import haar_dwt, haar_dwt2, haar_idwt, haar_idwt2, haar_wavedec, haar_wavedec2, haar_waverec, haar_waverec2
+from .wavelet import (haar_dwt, haar_dwt2, haar_idwt, haar_idwt2, haar_wavedec, haar_wavedec2, haar_waverec,
+                      haar_waverec2)
 from .complex_activation import mod_gelu, mod_relu
 from .attention import self_attention
 from .tokens import frame_tokens, gate_heads, overlap_add_tokens

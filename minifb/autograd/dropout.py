@@ -28,7 +28,8 @@ def _uniform(xp, shape, dtype):
 
 @primitive("dropout")
 def dropout(x, p: float = 0.5, training: bool = True):
-    """Zero elements with probability ``p`` and scale the others by 1/(1 - p); identity unless ``training``."""
+    """Zero elements with probability ``p`` and scale the others by 1/(1 - p); identity unless
+    ``training``."""
     p = checks.number("dropout", "p", p, 0, 1)
     checks.flag("dropout", "training", training)
     if not training or p == 0.0:

@@ -52,10 +52,11 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0, reduction: str =
         raise TypeError(f"cross_entropy: logits must be floating point, got {logits.dtype} of shape "
                         f"{logits.shape}")
     if y.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: labels must be integers (class indices), got {y.dtype} labels of shape "
-                        f"{tuple(y.shape)} for logits of shape {logits.shape}")
+        raise TypeError(f"cross_entropy: labels must be integers (class indices), got {y.dtype} labels of "
+                        f"shape {tuple(y.shape)} for logits of shape {logits.shape}")
     if y.shape != logits.shape[:1]:
-        raise ValueError(f"cross_entropy: labels of shape {tuple(y.shape)} do not match logits of shape {logits.shape}")
+        raise ValueError(f"cross_entropy: labels of shape {tuple(y.shape)} do not match logits of shape "
+                         f"{logits.shape}")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     label_smoothing = checks.number("cross_entropy", "label_smoothing", label_smoothing, 0, 1, high_open=True)

@@ -66,7 +66,8 @@ def mean(x, axis=None, keepdims=False):
 
 @primitive("var")
 def var(x, axis=None, keepdims=False, ddof=0):
-    """Variance sum |x - mean|^2 / (n - ddof) (NumPy's default ddof=0);  dL/dx = 2 g (x - mean) / (n - ddof)."""
+    """Variance sum |x - mean|^2 / (n - ddof) (NumPy's default ddof=0);  dL/dx = 2 g (x - mean) / (n -
+    ddof)."""
     axes, n, centered, out = _variance("var", x, axis, keepdims, ddof)
 
     def vjp(g):

@@ -32,7 +32,8 @@ def reshape(x, shape):
     try:
         out = x.data.reshape(shape)
     except ValueError:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into {shape}") from None
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} elements) into "
+                         f"{shape}") from None
     return out, (lambda g: g.reshape(x.shape),)
 
 
@@ -45,7 +46,8 @@ def transpose(x, axes=None):
         raise TypeError(f"transpose: axes must be None or a tuple of integers, got {axes!r}")
     axes = tuple(normalize_axis("transpose", a, x.ndim, x.shape) for a in axes)
     if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape "
+                         f"{x.shape}")
     inverse = tuple(np.argsort(axes))
     return x.data.transpose(axes), (lambda g: g.transpose(inverse),)
 

@@ -64,39 +64,26 @@ def irfft(x, n=None, axis=-1, norm="backward"):
     return _transform("irfft", x, None if n is None else (n,), (axis,), norm)
 
 
-def _two_axes(name: str, doc: str):
-    """The 2-D transform ``name``(x, s=None, axes=(-2, -1), norm="backward"), documented by ``doc``."""
-    def transform(x, s=None, axes=(-2, -1), norm="backward"):
-        return _transform(name, x, s, axes, norm)
+def _fixed_axes(name, x, s, axes):
+    return axes
+
+
+def _made(name: str, doc: str, default_axes, resolve_axes=_fixed_axes):
+    """The transform ``name``(x, s=None, axes=default_axes, norm="backward"), documented by ``doc``;
+    ``resolve_axes(name, x, s, axes)`` gives the axes it transforms."""
+    def transform(x, s=None, axes=default_axes, norm="backward"):
+        return _transform(name, x, s, resolve_axes(name, x, s, axes), norm)
     transform.__name__ = transform.__qualname__ = name
     transform.__doc__ = doc
     return primitive(name)(transform)
 
 
-fft2 = _two_axes("fft2", "fft over two axes (a separable product of one-axis DFTs);  VJP: ifft2(g), dual "
-                         "norm.")
-ifft2 = _two_axes("ifft2", "ifft over two axes;  VJP: fft2(g), dual norm.")
-rfft2 = _two_axes("rfft2", "rfft along axes[1], then fft along axes[0];  VJP: irfft2(g / v), dual norm.")
-irfft2 = _two_axes("irfft2", "ifft along axes[0], then irfft along axes[1] (s: output lengths);  "
-                             "VJP: v * rfft2(g), dual norm.")
+def _two_axes(name: str, doc: str):
+    return _made(name, doc, (-2, -1))
 
 
 def _any_axes(name: str, doc: str):
-    """The n-axis transform ``name``(x, s=None, axes=None, norm="backward"), documented by ``doc``."""
-    def transform(x, s=None, axes=None, norm="backward"):
-        return _transform(name, x, s, _nd_axes(name, x, s, axes), norm)
-    transform.__name__ = transform.__qualname__ = name
-    transform.__doc__ = doc
-    return primitive(name)(transform)
-
-
-fftn = _any_axes("fftn", "fft over ``axes`` (None: all, or the last len(s) when s is given);  "
-                         "VJP: ifftn(g), dual norm.")
-ifftn = _any_axes("ifftn", "ifft over ``axes`` (None: all, or the last len(s));  VJP: fftn(g), dual norm.")
-rfftn = _any_axes("rfftn", "rfft along the last of ``axes``, then fft along the others;  "
-                           "VJP: irfftn(g / v), dual norm.")
-irfftn = _any_axes("irfftn", "ifft along all but the last of ``axes``, then irfft along the last (s: output "
-                             "lengths);  VJP: v * rfftn(g), dual norm.")
+    return _made(name, doc, None, _nd_axes)
 
 
 def _nd_axes(name, x, s, axes):
@@ -110,6 +97,21 @@ def _nd_axes(name, x, s, axes):
     if not axes:
         raise ValueError(f"{name}: axes is empty; give at least one axis")
     return axes
+
+
+fft2 = _two_axes("fft2", "fft over two axes (a separable product of one-axis DFTs);  VJP: ifft2(g), dual "
+                         "norm.")
+ifft2 = _two_axes("ifft2", "ifft over two axes;  VJP: fft2(g), dual norm.")
+rfft2 = _two_axes("rfft2", "rfft along axes[1], then fft along axes[0];  VJP: irfft2(g / v), dual norm.")
+irfft2 = _two_axes("irfft2", "ifft along axes[0], then irfft along axes[1] (s: output lengths);  "
+                             "VJP: v * rfft2(g), dual norm.")
+fftn = _any_axes("fftn", "fft over ``axes`` (None: all, or the last len(s) when s is given);  "
+                         "VJP: ifftn(g), dual norm.")
+ifftn = _any_axes("ifftn", "ifft over ``axes`` (None: all, or the last len(s));  VJP: fftn(g), dual norm.")
+rfftn = _any_axes("rfftn", "rfft along the last of ``axes``, then fft along the others;  "
+                           "VJP: irfftn(g / v), dual norm.")
+irfftn = _any_axes("irfftn", "ifft along all but the last of ``axes``, then irfft along the last (s: output "
+                             "lengths);  VJP: v * rfftn(g), dual norm.")
 
 
 @primitive("fftshift")

@@ -159,7 +159,8 @@ class Tensor:
         return backend.asnumpy(self.data)
 
     def __dlpack__(self, *, stream=None, **options):
-        """The data through DLPack, shared (``torch.from_dlpack(t)``, ``numpy.from_dlpack(t)``): see dlpack.py."""
+        """The data through DLPack, shared (``torch.from_dlpack(t)``, ``numpy.from_dlpack(t)``): see
+        dlpack.py."""
         return self.data.__dlpack__(stream=stream, **options)
 
     def __dlpack_device__(self):

@@ -203,8 +203,8 @@ def _check_levels(name, levels, length, shape, axis):
     if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1:
         raise ValueError(f"{name}: levels must be an integer >= 1, got {levels!r}")
     if length <= 2 ** (levels - 1):
-        raise ValueError(f"{name}: {levels} level(s) need a length above {2 ** (levels - 1)} along axis {axis}, "
-                         f"got shape {shape}")
+        raise ValueError(f"{name}: {levels} level(s) need a length above {2 ** (levels - 1)} along axis "
+                         f"{axis}, got shape {shape}")
 
 
 def _coefficient_list(name, coeffs):

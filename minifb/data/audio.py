@@ -102,7 +102,8 @@ def mel_filterbank(n_mels: int = 40, n_fft: int = 512, sample_rate: int = 16000,
     checks.choice("mel_filterbank", "scale", scale, ("htk", "slaney"))
     f_max = sample_rate / 2 if f_max is None else f_max
     if not 0 <= f_min < f_max <= sample_rate / 2:
-        raise ValueError(f"mel_filterbank: need 0 <= f_min < f_max <= sample_rate / 2, got {f_min}, {f_max}, {sample_rate}")
+        raise ValueError(f"mel_filterbank: need 0 <= f_min < f_max <= sample_rate / 2, got {f_min}, {f_max}, "
+                         f"{sample_rate}")
     if norm not in (None, "slaney"):
         raise ValueError(f"mel_filterbank: unknown norm {norm!r}; expected None or 'slaney'")
     edges = mel_to_hz(np.linspace(hz_to_mel(f_min, scale), hz_to_mel(f_max, scale), n_mels + 2), scale)
@@ -135,8 +136,9 @@ def dct_matrix(n_out: int, n_in: int, xp=np, dtype=np.float32):
 
 
 def log_mel_spectrogram(waveforms, sample_rate: int = 16000, n_fft: int = 512, win_length: int = 480,
-                        hop_length: int = 160, n_mels: int = 40, f_min: float = 0.0, f_max: float | None = None,
-                        scale: str = "htk", norm: str | None = None, floor: float = 1e-6, center: bool = False):
+                        hop_length: int = 160, n_mels: int = 40, f_min: float = 0.0,
+                        f_max: float | None = None, scale: str = "htk", norm: str | None = None,
+                        floor: float = 1e-6, center: bool = False):
     """log(max(mel power, floor)) of float waveforms (B, T) -> (B, n_mels, frames), same dtype."""
     checks.array("log_mel_spectrogram", "waveforms", waveforms)
     if waveforms.ndim != 2 or waveforms.dtype.kind != "f":

@@ -47,7 +47,8 @@ class DataLoader:
                             f"{transform!r}")
         lengths = [len(a) for a in arrays]
         if len(set(lengths)) != 1:
-            raise ValueError(f"DataLoader: arrays must have the same length, got shapes {[a.shape for a in arrays]}")
+            raise ValueError("DataLoader: arrays must have the same length, got shapes "
+                             f"{[a.shape for a in arrays]}")
         if batch_size < 1 or prefetch < 0:
             raise ValueError(f"DataLoader: need batch_size >= 1 and prefetch >= 0, got {batch_size}, "
                              f"{prefetch}")

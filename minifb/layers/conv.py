@@ -21,7 +21,8 @@ class Conv2d(Module):
     and bias ~ U(+-1/sqrt(fan_in)), fan_in = in_channels * kh * kw.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, bias: bool = True):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 bias: bool = True):
         in_channels = checks.integer("Conv2d", "in_channels", in_channels, 1)
         out_channels = checks.integer("Conv2d", "out_channels", out_channels, 1)
         checks.flag("Conv2d", "bias", bias)

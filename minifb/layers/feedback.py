@@ -135,7 +135,8 @@ class ContextAdapter(Module):
         checks.integer("ContextAdapter", "context_dim", context_dim, 1)
         super().__init__()
         if channel_axis not in (1, -1):
-            raise ValueError(f"ContextAdapter: channel_axis must be 1 (feature maps) or -1 (vectors, tokens), got {channel_axis}")
+            raise ValueError("ContextAdapter: channel_axis must be 1 (feature maps) or -1 (vectors, "
+                             f"tokens), got {channel_axis}")
         if activation not in ("relu", "sigmoid"):
             raise ValueError(f"ContextAdapter: activation must be 'relu' or 'sigmoid', got {activation!r}")
         self.channels, self.context_dim = channels, context_dim
@@ -186,7 +187,8 @@ class ContextualFeedback(RefiningClassifier):
                  alpha_init: float = 0.5, detach: str = "none"):
         super().__init__()
         if not isinstance(network, StagedNetwork):
-            raise TypeError(f"ContextualFeedback: network must be a StagedNetwork, got {type(network).__name__}")
+            raise TypeError("ContextualFeedback: network must be a StagedNetwork, got "
+                            f"{type(network).__name__}")
         checks.integer("ContextualFeedback", "context_dim", context_dim, 1)
         checks.flag("ContextualFeedback", "step_loss", step_loss)
         if mode not in MODES:

@@ -153,7 +153,8 @@ class WindowedFFTMixer(Module):
         super().__init__()
         check_heads("WindowedFFTMixer", dim, heads, num_tokens)
         if checks.integer("WindowedFFTMixer", "window", window) < 2 or window % 2:
-            raise ValueError(f"WindowedFFTMixer: window must be an even number >= 2 (hop = window/2), got {window}")
+            raise ValueError("WindowedFFTMixer: window must be an even number >= 2 (hop = window/2), got "
+                             f"{window}")
         self.dim, self.num_tokens, self.heads, self.window = dim, num_tokens, heads, window
         self.hop = window // 2
         # Tokens after padding: hop in front, then up to a whole number of hops (>= hop behind).
@@ -203,5 +204,6 @@ class WindowedFFTMixer(Module):
         return 2 * fft_macs(self.window, b * self.num_frames * d)
 
     def extra_repr(self):
-        return f"dim={self.dim}, num_tokens={self.num_tokens}, heads={self.heads}, window={self.window}, hop={self.hop}"
+        return (f"dim={self.dim}, num_tokens={self.num_tokens}, heads={self.heads}, window={self.window}, "
+                f"hop={self.hop}")
 

@@ -31,7 +31,8 @@ class Linear(Module):
         return linear(x, self.weight, self.bias)
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
 
 
 class Embedding(Module):
@@ -64,7 +65,8 @@ class Embedding(Module):
 
 
 class MLP(Module):
-    """The transformer feed-forward block: Linear(dim, hidden), GELU, Dropout, Linear(hidden, dim), Dropout."""
+    """The transformer feed-forward block: Linear(dim, hidden), GELU, Dropout, Linear(hidden, dim),
+    Dropout."""
 
     def __init__(self, dim: int, hidden: int, dropout: float = 0.0):
         checks.integer("MLP", "dim", dim, 1)

@@ -88,7 +88,8 @@ class SequenceClassifier(RefiningClassifier):
             raise ValueError(f"SequenceClassifier: dim {c['dim']} must be a multiple of heads {c['heads']}")
         self.config = dict(task=task, mixer=mixer, **c)
         self.task, self.mixer, self.pooling = task, mixer, c["pooling"]
-        self.vocab_size, self.max_length, self.num_classes = c["vocab_size"], c["max_length"], c["num_classes"]
+        self.vocab_size, self.max_length = c["vocab_size"], c["max_length"]
+        self.num_classes = c["num_classes"]
         dim = c["dim"]
         num_tokens = c["max_length"] + (c["pooling"] == "cls")
         self.embedding = Embedding(c["vocab_size"], dim)

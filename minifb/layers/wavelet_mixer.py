@@ -40,8 +40,9 @@ class WaveletMixer(Module):
         check_heads("WaveletMixer", dim, heads, num_tokens)
         checks.integer("WaveletMixer", "levels", levels, 1)
         if not isinstance(levels, int) or levels < 1 or num_tokens <= 2 ** (levels - 1):
-            raise ValueError(f"WaveletMixer: {levels} Haar level(s) need more than {2 ** (max(levels, 1) - 1)} tokens "
-                             f"and levels >= 1, got num_tokens={num_tokens}, levels={levels}")
+            raise ValueError(f"WaveletMixer: {levels} Haar level(s) need more than "
+                             f"{2 ** (max(levels, 1) - 1)} tokens and levels >= 1, got "
+                             f"num_tokens={num_tokens}, levels={levels}")
         self.dim, self.num_tokens, self.heads, self.levels = dim, num_tokens, heads, levels
         self.scales = context_mlp(dim, heads * (levels + 1))
 
