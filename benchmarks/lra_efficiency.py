@@ -34,7 +34,7 @@ from minifb import backend, optim
 from minifb.autograd import attention_kernel
 from minifb.layers.sequence_classifier import SequenceClassifier
 from minifb.train import training_step
-from timing import environment, median_ms, write_json
+from timing import environment, median_ms, out_of_memory_errors, write_json
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 MIXERS = ("attention", "attention-kernel", "fnet", "fft", "fft-windowed")
@@ -80,13 +80,6 @@ def peak_bytes(step, device: str):
         step()
         backend.synchronize()
     return hook.peak - hook.start, hook.peak
-
-
-def out_of_memory_errors() -> tuple:
-    errors = [MemoryError]
-    if backend.cuda_available():
-        errors.append(backend.xp_for("cuda").cuda.memory.OutOfMemoryError)
-    return tuple(errors)
 
 
 def measure(mixer: str, n: int, args, size: dict, device: str) -> dict:

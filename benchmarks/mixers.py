@@ -44,7 +44,7 @@ from minifb import backend
 from minifb.atomic_file import atomic_write
 from minifb.autograd import attention_kernel
 from minifb.layers.vit import MIXERS, make_mixer
-from timing import environment, median_ms, torch_sync, write_json
+from timing import environment, median_ms, out_of_memory_errors, torch_sync, write_json
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 MODES = ("forward", "forward+backward")
@@ -206,16 +206,6 @@ def peak_bytes(library: str, step, device: str) -> int | None:
     step()
     torch.cuda.synchronize()
     return torch.cuda.max_memory_allocated() - start
-
-
-def out_of_memory_errors() -> tuple:
-    errors = [MemoryError]
-    if backend.cuda_available():
-        errors.append(backend.xp_for("cuda").cuda.memory.OutOfMemoryError)
-    if importlib.util.find_spec("torch") is not None:
-        import torch
-        errors.append(torch.cuda.OutOfMemoryError)
-    return tuple(errors)
 
 
 def measure(library: str, steps: dict, mode: str, device: str, warmup: int, timed: int) -> dict:

@@ -7,6 +7,7 @@ the import path.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import statistics
 import time
@@ -97,6 +98,17 @@ def environment(device: str) -> dict:
 def fmt(value, width: int, digits: int) -> str:
     """A table cell: ``value`` with ``digits`` decimals, or 'n/a' where there is none (no PyTorch)."""
     return f"{value:{width}.{digits}f}" if value is not None else f"{'n/a':>{width}}"
+
+
+def out_of_memory_errors() -> tuple:
+    """The exceptions that mean a device ran out of memory (NumPy's, CuPy's, PyTorch's where present)."""
+    errors = [MemoryError]
+    if backend.cuda_available():
+        errors.append(backend.xp_for("cuda").cuda.memory.OutOfMemoryError)
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+        errors.append(torch.cuda.OutOfMemoryError)
+    return tuple(errors)
 
 
 def write_json(path: str, results) -> None:
