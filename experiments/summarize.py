@@ -314,6 +314,19 @@ def save(fig, path: pathlib.Path) -> None:
     os.replace(partial, path)
 
 
+def finish(fig, ax, xlabel: str, ylabel: str, title: str, legend_size: int, path):
+    """Label, grid and legend a one-panel figure, save it to ``path`` and close it; returns ``path``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    save(fig, path)
+    import matplotlib.pyplot as plt  # loaded already: figures exist only when it is
+    plt.close(fig)
+    return path
+
+
 def mean_curve(members: list[dict]) -> tuple[list[int], list[float]]:
     """Epochs that every member reached, and the mean test accuracy at each."""
     last = min(epochs_done(r) for r in members)
@@ -335,14 +348,7 @@ def figures(runs: list[dict], results: pathlib.Path, out: pathlib.Path, epoch: i
         for name, members in sorted(speech.items()):
             epochs, values = mean_curve(members)
             ax.plot(epochs, [100 * v for v in values], label=f"{name} ({len(members)} seeds)")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("test accuracy (%), mean over seeds")
-        ax.set_title("Speech Commands, 949 test clips")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        save(fig, out / "speech.png")
-        plt.close(fig)
-        written.append(out / "speech.png")
+        written.append(finish(fig, ax, "epoch", "test accuracy (%), mean over seeds", "Speech Commands, 949 test clips", 7, out / "speech.png"))
     cells = ablation_cells(runs)
     at = common_epoch([r for members in cells.values() for r in members], epoch)
     if cells and at is not None:
@@ -357,14 +363,7 @@ def figures(runs: list[dict], results: pathlib.Path, out: pathlib.Path, epoch: i
         cnn = accuracies_at(reference_runs(runs)["cnn"], at)
         if cnn:
             ax.axhline(100 * statistics.mean(cnn), color="gray", linestyle="--", label="CNN")
-        ax.set_xlabel("refinement steps T")
-        ax.set_ylabel(f"test accuracy (%) after epoch {at}")
-        ax.set_title("CIFAR-10, head-only FeedbackCNN")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        save(fig, out / "ablation.png")
-        plt.close(fig)
-        written.append(out / "ablation.png")
+        written.append(finish(fig, ax, "refinement steps T", f"test accuracy (%) after epoch {at}", "CIFAR-10, head-only FeedbackCNN", 8, out / "ablation.png"))
     groups = all_stages_groups(runs)
     if groups:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -375,14 +374,7 @@ def figures(runs: list[dict], results: pathlib.Path, out: pathlib.Path, epoch: i
                 epochs, values = mean_curve(members)
                 style = "--" if name in references else "-"
                 ax.plot(epochs, [100 * v for v in values], style, label=f"{name} ({len(members)})")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title("CIFAR-10, all-stages FeedbackCNN")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6)
-        save(fig, out / "all_stages.png")
-        plt.close(fig)
-        written.append(out / "all_stages.png")
+        written.append(finish(fig, ax, "epoch", "test accuracy (%)", "CIFAR-10, all-stages FeedbackCNN", 6, out / "all_stages.png"))
     analyses = layer_analyses(results)
     if analyses:
         sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
